@@ -1,0 +1,180 @@
+//! The narration context: which job (and which process's hub) narration belongs to.
+//!
+//! The context is set **once**, where a job starts executing ([`scope`]), for every
+//! operation (historical bug 4). Narration reads it to route to the job's channel; without
+//! a context a line goes to the process log only, never to a stream. Sub-tasks must be
+//! started with [`spawn`], which carries the context along: a plain `tokio::spawn` would
+//! lose it (historical bug 5).
+//!
+//! The context is task-local storage, not shared state: two simulated processes in one OS
+//! process each carry their own hub in their own tasks.
+
+use crate::clock::Clock;
+use crate::hub::{Body, Hub, Sent};
+use crate::ids::JobId;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::task::{JoinError, JoinHandle};
+
+/// Where narration of the current task goes.
+#[derive(Clone, Debug)]
+pub struct NarrationContext {
+    /// The job the narration belongs to.
+    pub job_id: JobId,
+    /// The hub of the process running the job.
+    pub hub: Hub,
+    /// The process clock, for `at_ms`.
+    pub clock: Clock,
+}
+
+tokio::task_local! {
+    static CONTEXT: NarrationContext;
+}
+
+/// Runs `fut` with `ctx` as its narration context.
+pub async fn scope<F: Future>(ctx: NarrationContext, fut: F) -> F::Output {
+    CONTEXT.scope(ctx, fut).await
+}
+
+/// The current task's narration context, if any.
+pub fn current() -> Option<NarrationContext> {
+    CONTEXT.try_with(Clone::clone).ok()
+}
+
+/// Spawns a sub-task that inherits the current narration context.
+///
+/// This is the only way job code starts tasks, so sub-task output (build logs) reaches the
+/// job's stream. The returned [`SubTask`] aborts the task when dropped, so cancelling a
+/// job also stops everything it started.
+pub fn spawn<F>(fut: F) -> SubTask<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    SubTask(match current() {
+        Some(ctx) => tokio::spawn(CONTEXT.scope(ctx, fut)),
+        None => tokio::spawn(fut),
+    })
+}
+
+/// A task started by [`spawn`]: awaiting it yields its output; dropping it aborts it.
+#[derive(Debug)]
+pub struct SubTask<T>(JoinHandle<T>);
+
+impl<T> Future for SubTask<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for SubTask<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn trace(job: Option<&JobId>, actor: &str, action: &str, human: &str) {
+    match job {
+        Some(job) => tracing::info!(target: "rbee::narration", job_id = %job, actor, action, "{human}"),
+        None => tracing::info!(target: "rbee::narration", actor, action, "{human}"),
+    }
+}
+
+fn narration(ctx: &NarrationContext, actor: &str, action: &str, human: String) -> Body {
+    Body::Narration {
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        human,
+        at_ms: ctx.clock.now_ms(),
+    }
+}
+
+/// Emits a narration line on the synchronous path (never waits; may drop if the job's
+/// buffer is full, which the stream reports as `lagged`). Returns `None` without a context.
+pub fn narrate(actor: &str, action: &str, human: impl Into<String>) -> Option<Sent> {
+    let human = human.into();
+    let ctx = current();
+    trace(ctx.as_ref().map(|c| &c.job_id), actor, action, &human);
+    let ctx = ctx?;
+    Some(ctx.hub.send(&ctx.job_id, narration(&ctx, actor, action, human)))
+}
+
+/// Emits a narration line, waiting for buffer space: for bulk output and relays, which
+/// must lose nothing while a reader is connected.
+pub async fn narrate_wait(actor: &str, action: &str, human: impl Into<String>) -> Option<Sent> {
+    let human = human.into();
+    let ctx = current();
+    trace(ctx.as_ref().map(|c| &c.job_id), actor, action, &human);
+    let ctx = ctx?;
+    let body = narration(&ctx, actor, action, human);
+    Some(ctx.hub.send_wait(&ctx.job_id, body).await)
+}
+
+/// Emits a structured `data` event, waiting for buffer space.
+pub async fn data(action: &str, payload: serde_json::Value) -> Option<Sent> {
+    let ctx = current();
+    match ctx.as_ref() {
+        Some(c) => tracing::debug!(target: "rbee::narration", job_id = %c.job_id, action, %payload, "data"),
+        None => tracing::debug!(target: "rbee::narration", action, %payload, "data"),
+    }
+    let ctx = ctx?;
+    let body = Body::Data {
+        action: action.to_owned(),
+        payload,
+    };
+    Some(ctx.hub.send_wait(&ctx.job_id, body).await)
+}
+
+/// Emits a narration line on the synchronous path with `format!` arguments:
+/// `n!("hive", "model_list_start", "Listing models on hive '{}'", id)`.
+#[macro_export]
+macro_rules! n {
+    ($actor:expr, $action:expr, $($fmt:tt)+) => {
+        $crate::context::narrate($actor, $action, format!($($fmt)+))
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observer::NoObserver;
+    use std::sync::Arc;
+
+    fn setup() -> (Hub, NarrationContext) {
+        let clock = Clock::start();
+        let hub = Hub::new(100, clock, Arc::new(NoObserver));
+        let job = JobId::from_bits(9);
+        hub.create(&job);
+        let ctx = NarrationContext {
+            job_id: job,
+            hub: hub.clone(),
+            clock,
+        };
+        (hub, ctx)
+    }
+
+    #[tokio::test]
+    async fn spawned_sub_tasks_keep_the_context_and_plain_spawn_does_not() {
+        let (hub, ctx) = setup();
+        scope(ctx, async {
+            let kept = spawn(async { narrate("t", "sub", "kept") }).await.unwrap();
+            assert_eq!(kept, Some(Sent::Delivered(0)));
+            let lost = tokio::spawn(async { narrate("t", "sub", "lost") }).await.unwrap();
+            assert_eq!(lost, None, "plain tokio::spawn loses the context");
+        })
+        .await;
+        assert_eq!(hub.stats().delivered, 1);
+    }
+
+    #[tracing_test::traced_test]
+    #[tokio::test]
+    async fn narration_without_context_goes_to_the_log_only() {
+        let (hub, _) = setup();
+        assert_eq!(n!("queen", "startup", "listening on {}", 80), None);
+        assert_eq!(hub.stats().delivered, 0);
+        assert!(logs_contain("listening on 80"));
+    }
+}

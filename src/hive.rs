@@ -1,0 +1,264 @@
+//! A hive's in-memory world — model catalogue and worker table — and the handlers of the
+//! hive operations (SPEC §2), with exactly the narration the contract lists.
+//!
+//! Handlers narrate through the narration context only; they neither know nor care whether
+//! they run in a hive process or inside a queen (integrated mode): the context decides
+//! whose channel their lines land in.
+
+use crate::context::{self, narrate_wait};
+use crate::n;
+use crate::operation::Operation;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Actor name of every hive narration line.
+pub const ACTOR: &str = "hive";
+
+/// The names of the `hive_check` steps, one narration line each.
+pub const CHECKS: [&str; 10] = [
+    "config", "catalogue", "worker table", "ports", "disk", "memory", "gpu", "network", "clock",
+    "permissions",
+];
+
+/// A running worker.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Worker {
+    /// Its id (`worker-<n>`, per hive).
+    pub worker_id: String,
+    /// The model it serves.
+    pub model: String,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+#[derive(Debug)]
+struct World {
+    models: BTreeSet<String>,
+    workers: BTreeMap<String, Worker>,
+    spawned: u32,
+}
+
+/// One hive: its name and its mutable world. A restarted hive starts from its initial
+/// catalogue again (the world is process memory).
+#[derive(Debug)]
+pub struct Hive {
+    name: String,
+    world: Mutex<World>,
+}
+
+/// A job's failure message.
+pub type JobResult = Result<(), String>;
+
+impl Hive {
+    /// A hive called `name` whose catalogue starts with `models`.
+    pub fn new(name: impl Into<String>, models: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            name: name.into(),
+            world: Mutex::new(World {
+                models: models.into_iter().collect(),
+                workers: BTreeMap::new(),
+                spawned: 0,
+            }),
+        }
+    }
+
+    /// The hive's name, as operations address it in `hive_id`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The models in the catalogue, sorted.
+    pub fn models(&self) -> Vec<String> {
+        self.world().models.iter().cloned().collect()
+    }
+
+    /// Runs a hive operation under the caller's narration context.
+    pub async fn execute(&self, op: &Operation) -> JobResult {
+        let name = &self.name;
+        match op {
+            Operation::Status {} => Err("operation 'status' runs on the queen".into()),
+            Operation::HiveCheck { .. } => {
+                n!(ACTOR, "hive_check_start", "Checking hive '{name}'");
+                for (i, check) in CHECKS.iter().enumerate() {
+                    n!(ACTOR, "hive_check_step", "[{}/{}] {check}: ok", i + 1, CHECKS.len());
+                }
+                n!(ACTOR, "hive_check_complete", "Hive '{name}' is healthy");
+                Ok(())
+            }
+            Operation::ModelList { .. } => self.model_list().await,
+            Operation::ModelGet { model, .. } => self.model_get(model),
+            Operation::ModelDownload {
+                model,
+                chunks,
+                interval_ms,
+                ..
+            } => self.model_download(model, *chunks, *interval_ms).await,
+            Operation::ModelDelete { model, .. } => {
+                n!(ACTOR, "model_delete_start", "Deleting model '{model}' from hive '{name}'");
+                if !self.world().models.remove(model) {
+                    return Err(format!("model not found: '{model}' on hive '{name}'"));
+                }
+                n!(ACTOR, "model_delete_complete", "Deleted model '{model}'");
+                Ok(())
+            }
+            Operation::WorkerSpawn { model, .. } => self.worker_spawn(model),
+            Operation::WorkerList { .. } => self.worker_list().await,
+            Operation::WorkerStop { worker_id, .. } => {
+                n!(ACTOR, "worker_stop", "Stopping worker '{worker_id}' on hive '{name}'");
+                if self.world().workers.remove(worker_id).is_none() {
+                    return Err(format!("worker not found: '{worker_id}' on hive '{name}'"));
+                }
+                n!(ACTOR, "worker_stop_complete", "Stopped worker '{worker_id}'");
+                Ok(())
+            }
+            Operation::WorkerInstall { lines, .. } => self.worker_install(*lines).await,
+            Operation::Infer {
+                model,
+                prompt,
+                max_tokens,
+                ..
+            } => self.infer(model, prompt, *max_tokens).await,
+        }
+    }
+
+    async fn model_list(&self) -> JobResult {
+        let name = &self.name;
+        n!(ACTOR, "model_list_start", "Listing models on hive '{name}'");
+        let models = self.models();
+        if models.is_empty() {
+            n!(ACTOR, "model_list_empty", "No models on hive '{name}'");
+        }
+        for m in &models {
+            n!(ACTOR, "model_list_entry", "{m}");
+        }
+        context::data("model_list", serde_json::json!({ "models": models })).await;
+        n!(ACTOR, "model_list_complete", "Found {} model(s)", models.len());
+        Ok(())
+    }
+
+    fn model_get(&self, model: &str) -> JobResult {
+        let name = &self.name;
+        if !self.world().models.contains(model) {
+            return Err(format!("model not found: '{model}' on hive '{name}'"));
+        }
+        n!(ACTOR, "model_get_found", "Found model '{model}' on hive '{name}'");
+        n!(
+            ACTOR,
+            "model_get_details",
+            "{model}: {} MiB, format gguf",
+            size_mib(model)
+        );
+        Ok(())
+    }
+
+    async fn model_download(&self, model: &str, chunks: u32, interval_ms: u64) -> JobResult {
+        let name = &self.name;
+        if self.world().models.contains(model) {
+            return Err(format!("model '{model}' is already present on hive '{name}'"));
+        }
+        n!(ACTOR, "model_download_start", "Downloading model '{model}' to hive '{name}'");
+        for chunk in 1..=chunks {
+            tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+            let pct = u64::from(chunk) * 100 / u64::from(chunks);
+            narrate_wait(
+                ACTOR,
+                "model_download_progress",
+                format!("Downloading '{model}': chunk {chunk}/{chunks} ({pct}%)"),
+            )
+            .await;
+        }
+        self.world().models.insert(model.to_owned());
+        n!(ACTOR, "model_download_complete", "Downloaded model '{model}'");
+        Ok(())
+    }
+
+    fn worker_spawn(&self, model: &str) -> JobResult {
+        let name = &self.name;
+        n!(ACTOR, "worker_spawn_start", "Spawning a worker for '{model}' on hive '{name}'");
+        let worker = {
+            let mut world = self.world();
+            if !world.models.contains(model) {
+                return Err(format!("model not found: '{model}' on hive '{name}'"));
+            }
+            world.spawned += 1;
+            let n = world.spawned;
+            let worker = Worker {
+                worker_id: format!("worker-{n}"),
+                model: model.to_owned(),
+                port: 9000u16.saturating_add(u16::try_from(n).unwrap_or(u16::MAX)),
+            };
+            world.workers.insert(worker.worker_id.clone(), worker.clone());
+            worker
+        };
+        n!(ACTOR, "worker_spawn_port", "Worker '{}' listens on port {}", worker.worker_id, worker.port);
+        n!(ACTOR, "worker_spawn_complete", "Spawned worker '{}' for '{model}'", worker.worker_id);
+        Ok(())
+    }
+
+    async fn worker_list(&self) -> JobResult {
+        let workers: Vec<Worker> = self.world().workers.values().cloned().collect();
+        for w in &workers {
+            n!(ACTOR, "worker_list_entry", "{} serves '{}' on port {}", w.worker_id, w.model, w.port);
+        }
+        context::data("worker_list", serde_json::json!({ "workers": workers })).await;
+        Ok(())
+    }
+
+    async fn worker_install(&self, lines: u32) -> JobResult {
+        n!(ACTOR, "worker_install_start", "Building worker on hive '{}'", self.name);
+        // The build log comes from a sub-task, as a real build's output would: the
+        // context must follow it there (historical bug 5).
+        let build = context::spawn(async move {
+            for i in 1..=lines {
+                narrate_wait(
+                    ACTOR,
+                    "worker_install_log",
+                    format!("   Compiling crate-{i} v0.1.0 ({i}/{lines})"),
+                )
+                .await;
+            }
+        });
+        build.await.map_err(|e| format!("worker build task failed: {e}"))?;
+        n!(ACTOR, "worker_install_complete", "Worker built ({lines} log lines)");
+        Ok(())
+    }
+
+    async fn infer(&self, model: &str, prompt: &str, max_tokens: u32) -> JobResult {
+        let name = &self.name;
+        if !self.world().models.contains(model) {
+            return Err(format!("model not found: '{model}' on hive '{name}'"));
+        }
+        n!(ACTOR, "infer_start", "Generating {max_tokens} token(s) with '{model}' on hive '{name}'");
+        let words: Vec<&str> = prompt.split_whitespace().collect();
+        for (index, word) in words.iter().cycle().take(max_tokens as usize).enumerate() {
+            context::data("token", serde_json::json!({ "index": index, "token": word })).await;
+        }
+        n!(ACTOR, "infer_complete", "Generated {max_tokens} token(s)");
+        Ok(())
+    }
+}
+
+/// The tokens an `infer` job emits: the prompt's words, cyclically (used by contract checks).
+pub fn expected_tokens(prompt: &str, max_tokens: u32) -> Vec<String> {
+    let words: Vec<&str> = prompt.split_whitespace().collect();
+    words
+        .iter()
+        .cycle()
+        .take(if words.is_empty() { 0 } else { max_tokens as usize })
+        .map(|w| (*w).to_owned())
+        .collect()
+}
+
+/// A stable made-up size for a model, derived from its name (FNV-1a), so details are
+/// deterministic without any hidden state.
+fn size_mib(model: &str) -> u64 {
+    let hash = model
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    500 + hash % 8000
+}

@@ -1,0 +1,537 @@
+//! The narration hub: one per process, the registry of job-scoped channels (SPEC §4).
+//!
+//! It owns the four channel operations — create, take, send, remove — and nothing else:
+//! job states live in [`crate::registry`], routing by narration context in
+//! [`crate::context`]. Each channel is a bounded `mpsc` queue with a per-job sequence
+//! counter; the counter is advanced under the channel's lock together with the enqueue, so
+//! queue order is `seq` order, and a reader can tell from a gap in `seq` exactly how many
+//! events were dropped (which it reports as `lagged`).
+
+use crate::clock::Clock;
+use crate::event::{Data, Lagged, Narration, StreamEvent};
+use crate::ids::JobId;
+use crate::observer::{HubRecord, SharedObserver};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::mpsc;
+
+/// Buffer of a queen's job channels (SPEC §4).
+pub const QUEEN_CAPACITY: usize = 1_000;
+/// Buffer of a hive's job channels: hives emit bulk output such as build logs.
+pub const HIVE_CAPACITY: usize = 10_000;
+
+/// What an event says, before the hub stamps it with the job id and sequence number.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body {
+    /// A narration line.
+    Narration {
+        /// Who narrates.
+        actor: String,
+        /// Machine-readable step name.
+        action: String,
+        /// Plain text.
+        human: String,
+        /// Process clock at emission.
+        at_ms: u64,
+    },
+    /// A structured payload.
+    Data {
+        /// What the payload is.
+        action: String,
+        /// The payload.
+        payload: serde_json::Value,
+    },
+}
+
+impl Body {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Narration { .. } => "narration",
+            Self::Data { .. } => "data",
+        }
+    }
+
+    fn action(&self) -> &str {
+        match self {
+            Self::Narration { action, .. } | Self::Data { action, .. } => action,
+        }
+    }
+
+    fn into_event(self, job_id: JobId, seq: u64) -> StreamEvent {
+        match self {
+            Self::Narration {
+                actor,
+                action,
+                human,
+                at_ms,
+            } => StreamEvent::Narration(Narration {
+                seq,
+                job_id,
+                actor,
+                action,
+                human,
+                at_ms,
+            }),
+            Self::Data { action, payload } => StreamEvent::Data(Data {
+                seq,
+                job_id,
+                action,
+                payload,
+            }),
+        }
+    }
+}
+
+/// What happened to one sent event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Queued on the job's channel with this sequence number.
+    Delivered(u64),
+    /// The job has no channel (never created, removed, or its reader is gone): counted.
+    NoChannel,
+    /// The buffer was full on the synchronous path: counted, reported as `lagged`.
+    Full,
+}
+
+/// Why a stream could not take a job's receiver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TakeError {
+    /// No channel for that id (never created, expired or finished).
+    #[error("unknown job")]
+    Unknown,
+    /// The receiver was already taken by an earlier stream request.
+    #[error("stream already taken")]
+    Taken,
+}
+
+/// Counters a test or benchmark can read at any time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Channels currently registered.
+    pub live_channels: usize,
+    /// Events accepted into a channel since start.
+    pub delivered: u64,
+    /// Events for a job without a channel since start.
+    pub dropped_no_channel: u64,
+    /// Events dropped because a buffer was full since start.
+    pub dropped_full: u64,
+}
+
+struct ChannelState {
+    tx: Option<mpsc::Sender<(u64, Body)>>,
+    rx: Option<mpsc::Receiver<(u64, Body)>>,
+    next_seq: u64,
+}
+
+struct Channel {
+    state: Mutex<ChannelState>,
+}
+
+impl Channel {
+    fn lock(&self) -> MutexGuard<'_, ChannelState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct Inner {
+    capacity: usize,
+    clock: Clock,
+    observer: SharedObserver,
+    channels: Mutex<BTreeMap<JobId, Arc<Channel>>>,
+    delivered: AtomicU64,
+    dropped_no_channel: AtomicU64,
+    dropped_full: AtomicU64,
+}
+
+/// The per-process registry of job channels. Cheap to clone (shared handle).
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("stats", &self.stats()).finish()
+    }
+}
+
+impl Hub {
+    /// A hub whose channels buffer `capacity` events, reporting to `observer`.
+    pub fn new(capacity: usize, clock: Clock, observer: SharedObserver) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                capacity: capacity.max(1),
+                clock,
+                observer,
+                channels: Mutex::new(BTreeMap::new()),
+                delivered: AtomicU64::new(0),
+                dropped_no_channel: AtomicU64::new(0),
+                dropped_full: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn record(&self, record: HubRecord) {
+        self.inner
+            .observer
+            .record(self.inner.clock.now_ms(), record);
+    }
+
+    fn channels(&self) -> MutexGuard<'_, BTreeMap<JobId, Arc<Channel>>> {
+        self.inner
+            .channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn channel(&self, job: &JobId) -> Option<Arc<Channel>> {
+        self.channels().get(job).cloned()
+    }
+
+    /// Creates the job's channel. Returns `false` (and changes nothing) if one exists.
+    pub fn create(&self, job: &JobId) -> bool {
+        let (tx, rx) = mpsc::channel(self.inner.capacity);
+        let mut channels = self.channels();
+        if channels.contains_key(job) {
+            return false;
+        }
+        let state = ChannelState {
+            tx: Some(tx),
+            rx: Some(rx),
+            next_seq: 0,
+        };
+        channels.insert(
+            job.clone(),
+            Arc::new(Channel {
+                state: Mutex::new(state),
+            }),
+        );
+        true
+    }
+
+    /// Takes the job's single receiver. A second take gets [`TakeError::Taken`].
+    pub fn take(&self, job: &JobId) -> Result<JobReceiver, TakeError> {
+        let channel = self.channel(job).ok_or(TakeError::Unknown)?;
+        let rx = channel.lock().rx.take().ok_or(TakeError::Taken)?;
+        self.record(HubRecord::Take { job: job.clone() });
+        Ok(JobReceiver {
+            job: job.clone(),
+            rx,
+            channel,
+            expected: 0,
+            pending: None,
+            closed: false,
+        })
+    }
+
+    /// Sends on the synchronous path: never waits; a full buffer drops the event (the
+    /// reader will see a `lagged` event for it).
+    pub fn send(&self, job: &JobId, body: Body) -> Sent {
+        let Some(channel) = self.channel(job) else {
+            return self.no_channel(job, &body);
+        };
+        let mut state = channel.lock();
+        let Some(tx) = state.tx.as_ref() else {
+            drop(state);
+            return self.no_channel(job, &body);
+        };
+        let seq = state.next_seq;
+        let (kind, action) = (body.kind(), body.action().to_owned());
+        match tx.try_send((seq, body)) {
+            Ok(()) => {
+                state.next_seq += 1;
+                self.delivered(job, seq, kind, action);
+                Sent::Delivered(seq)
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                state.next_seq += 1;
+                drop(state);
+                self.inner.dropped_full.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(job_id = %job, seq, "job buffer full: narration dropped");
+                self.record(HubRecord::DropFull {
+                    job: job.clone(),
+                    seq,
+                });
+                Sent::Full
+            }
+            Err(mpsc::error::TrySendError::Closed((_, body))) => {
+                drop(state);
+                self.no_channel(job, &body)
+            }
+        }
+    }
+
+    /// Sends on the asynchronous path: waits for buffer space (backpressure), so nothing
+    /// is lost while the reader is connected. Used by the queen's relay and bulk output.
+    pub async fn send_wait(&self, job: &JobId, body: Body) -> Sent {
+        let Some(channel) = self.channel(job) else {
+            return self.no_channel(job, &body);
+        };
+        let tx = channel.lock().tx.clone();
+        let Some(tx) = tx else {
+            return self.no_channel(job, &body);
+        };
+        let Ok(permit) = tx.reserve_owned().await else {
+            return self.no_channel(job, &body);
+        };
+        let mut state = channel.lock();
+        if state.tx.is_none() {
+            // Removed while we waited: the job is over, this event belongs to no stream.
+            drop(state);
+            return self.no_channel(job, &body);
+        }
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let (kind, action) = (body.kind(), body.action().to_owned());
+        permit.send((seq, body));
+        drop(state);
+        self.delivered(job, seq, kind, action);
+        Sent::Delivered(seq)
+    }
+
+    fn delivered(&self, job: &JobId, seq: u64, kind: &str, action: String) {
+        self.inner.delivered.fetch_add(1, Ordering::Relaxed);
+        self.record(HubRecord::Deliver {
+            job: job.clone(),
+            seq,
+            kind: kind.to_owned(),
+            action,
+        });
+    }
+
+    fn no_channel(&self, job: &JobId, body: &Body) -> Sent {
+        self.inner
+            .dropped_no_channel
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(job_id = %job, action = body.action(), "narration for a job without a channel dropped");
+        self.record(HubRecord::DropNoChannel {
+            job: job.clone(),
+            action: body.action().to_owned(),
+        });
+        Sent::NoChannel
+    }
+
+    /// Removes the job's channel and drops its sender: the reader drains what is
+    /// buffered and then sees the end. Returns whether a channel was removed.
+    pub fn remove(&self, job: &JobId) -> bool {
+        let Some(channel) = self.channels().remove(job) else {
+            return false;
+        };
+        let mut state = channel.lock();
+        state.tx = None;
+        state.rx = None;
+        drop(state);
+        self.record(HubRecord::Remove { job: job.clone() });
+        true
+    }
+
+    /// Whether the job has a channel.
+    pub fn contains(&self, job: &JobId) -> bool {
+        self.channels().contains_key(job)
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> HubStats {
+        HubStats {
+            live_channels: self.channels().len(),
+            delivered: self.inner.delivered.load(Ordering::Relaxed),
+            dropped_no_channel: self.inner.dropped_no_channel.load(Ordering::Relaxed),
+            dropped_full: self.inner.dropped_full.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The reading end of one job's channel, held by the job's stream.
+///
+/// It turns gaps in `seq` into `lagged` events: before the next delivered event, and once
+/// more at the end if the last events were dropped.
+pub struct JobReceiver {
+    job: JobId,
+    rx: mpsc::Receiver<(u64, Body)>,
+    channel: Arc<Channel>,
+    expected: u64,
+    pending: Option<(u64, Body)>,
+    closed: bool,
+}
+
+impl JobReceiver {
+    /// The job this receiver reads.
+    pub fn job(&self) -> &JobId {
+        &self.job
+    }
+
+    /// Next event, or `None` once the sender is dropped and everything is drained.
+    pub async fn recv(&mut self) -> Option<StreamEvent> {
+        let (seq, body) = match self.pending.take() {
+            Some(item) => item,
+            None if self.closed => return None,
+            None => match self.rx.recv().await {
+                Some(item) => item,
+                None => {
+                    self.closed = true;
+                    let emitted = self.channel.lock().next_seq;
+                    return self.gap_until(emitted);
+                }
+            },
+        };
+        if let Some(lagged) = self.gap_until(seq) {
+            self.pending = Some((seq, body));
+            return Some(lagged);
+        }
+        self.expected = seq + 1;
+        Some(body.into_event(self.job.clone(), seq))
+    }
+
+    fn gap_until(&mut self, seq: u64) -> Option<StreamEvent> {
+        (seq > self.expected).then(|| {
+            let dropped = seq - self.expected;
+            self.expected = seq;
+            StreamEvent::Lagged(Lagged { dropped })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observer::NoObserver;
+
+    fn hub(capacity: usize) -> Hub {
+        Hub::new(capacity, Clock::start(), Arc::new(NoObserver))
+    }
+
+    fn line(action: &str) -> Body {
+        Body::Narration {
+            actor: "test".into(),
+            action: action.into(),
+            human: action.into(),
+            at_ms: 0,
+        }
+    }
+
+    fn action_of(e: &StreamEvent) -> String {
+        match e {
+            StreamEvent::Narration(n) => n.action.clone(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_sent_before_take_are_buffered_and_delivered_in_order() {
+        let hub = hub(10);
+        let job = JobId::from_bits(1);
+        assert!(hub.create(&job));
+        assert_eq!(hub.send(&job, line("a")), Sent::Delivered(0));
+        assert_eq!(hub.send(&job, line("b")), Sent::Delivered(1));
+        let mut rx = hub.take(&job).unwrap();
+        assert!(hub.remove(&job));
+        assert_eq!(action_of(&rx.recv().await.unwrap()), "a");
+        assert_eq!(action_of(&rx.recv().await.unwrap()), "b");
+        assert_eq!(rx.recv().await, None);
+        assert_eq!(hub.stats().live_channels, 0);
+    }
+
+    #[tokio::test]
+    async fn channels_are_job_scoped() {
+        let hub = hub(10);
+        let (a, b) = (JobId::from_bits(1), JobId::from_bits(2));
+        hub.create(&a);
+        hub.create(&b);
+        hub.send(&a, line("for-a"));
+        hub.send(&b, line("for-b"));
+        hub.remove(&a);
+        hub.remove(&b);
+        // Removed channels can no longer be taken; take before removal to read.
+        assert_eq!(hub.take(&a).err(), Some(TakeError::Unknown));
+        let (c, d) = (JobId::from_bits(3), JobId::from_bits(4));
+        hub.create(&c);
+        hub.create(&d);
+        let (mut rc, mut rd) = (hub.take(&c).unwrap(), hub.take(&d).unwrap());
+        hub.send(&d, line("for-d"));
+        hub.send(&c, line("for-c"));
+        hub.remove(&c);
+        hub.remove(&d);
+        let e = rc.recv().await.unwrap();
+        assert!(matches!(&e, StreamEvent::Narration(n) if n.job_id == c && n.action == "for-c"));
+        assert_eq!(rc.recv().await, None);
+        let e = rd.recv().await.unwrap();
+        assert!(matches!(&e, StreamEvent::Narration(n) if n.job_id == d && n.action == "for-d"));
+        assert_eq!(rd.recv().await, None);
+    }
+
+    #[test]
+    fn take_is_single_and_unknown_is_refused() {
+        let hub = hub(10);
+        let job = JobId::from_bits(1);
+        assert_eq!(hub.take(&job).err(), Some(TakeError::Unknown));
+        hub.create(&job);
+        assert!(!hub.create(&job), "a second create changes nothing");
+        assert!(hub.take(&job).is_ok());
+        assert_eq!(hub.take(&job).err(), Some(TakeError::Taken));
+    }
+
+    #[tokio::test]
+    async fn full_buffer_on_the_sync_path_is_reported_as_lagged() {
+        let hub = hub(2);
+        let job = JobId::from_bits(1);
+        hub.create(&job);
+        let sent: Vec<_> = ["a", "b", "c", "d"].iter().map(|a| hub.send(&job, line(a))).collect();
+        assert_eq!(sent, [Sent::Delivered(0), Sent::Delivered(1), Sent::Full, Sent::Full]);
+        let mut rx = hub.take(&job).unwrap();
+        assert_eq!(action_of(&rx.recv().await.unwrap()), "a");
+        assert_eq!(hub.send(&job, line("e")), Sent::Delivered(4));
+        hub.send(&job, line("f"));
+        hub.send(&job, line("g")); // full again: dropped at the end
+        hub.remove(&job);
+        assert_eq!(action_of(&rx.recv().await.unwrap()), "b");
+        assert_eq!(rx.recv().await, Some(StreamEvent::Lagged(Lagged { dropped: 2 })));
+        assert_eq!(action_of(&rx.recv().await.unwrap()), "e");
+        assert_eq!(action_of(&rx.recv().await.unwrap()), "f");
+        assert_eq!(rx.recv().await, Some(StreamEvent::Lagged(Lagged { dropped: 1 })));
+        assert_eq!(rx.recv().await, None);
+        assert_eq!(hub.stats().dropped_full, 3);
+    }
+
+    #[tokio::test]
+    async fn the_async_path_waits_for_space_instead_of_dropping() {
+        let hub = hub(2);
+        let job = JobId::from_bits(1);
+        hub.create(&job);
+        let mut rx = hub.take(&job).unwrap();
+        let producer = {
+            let hub = hub.clone();
+            let job = job.clone();
+            tokio::spawn(async move {
+                for i in 0..50 {
+                    assert_eq!(hub.send_wait(&job, line(&i.to_string())).await, Sent::Delivered(i));
+                }
+                hub.remove(&job);
+            })
+        };
+        let mut got = Vec::new();
+        while let Some(e) = rx.recv().await {
+            got.push(e.seq().unwrap());
+        }
+        producer.await.unwrap();
+        assert_eq!(got, (0..50).collect::<Vec<_>>());
+        assert_eq!(hub.stats().dropped_full, 0);
+    }
+
+    #[tracing_test::traced_test]
+    #[test]
+    fn an_event_for_a_job_without_channel_is_dropped_counted_and_logged() {
+        let hub = hub(10);
+        let ghost = JobId::from_bits(0xdead);
+        assert_eq!(hub.send(&ghost, line("lost")), Sent::NoChannel);
+        assert_eq!(hub.stats().dropped_no_channel, 1);
+        assert!(logs_contain("narration for a job without a channel dropped"));
+        assert!(logs_contain("job-000000000000000000000000000dead"));
+        // A removed channel counts the same way.
+        let job = JobId::from_bits(1);
+        hub.create(&job);
+        hub.remove(&job);
+        assert_eq!(hub.send(&job, line("late")), Sent::NoChannel);
+        assert_eq!(hub.stats().dropped_no_channel, 2);
+    }
+}

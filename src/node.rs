@@ -1,0 +1,333 @@
+//! One process of the system — a queen or a hive — and its job life cycle (SPEC §4).
+//!
+//! A [`Node`] owns the process's hub, registry, clock, id source, observer and role. It is
+//! the single place where a job moves through create → take → execute → remove, so cleanup
+//! is tied to job completion, never to the scope of an HTTP handler (historical bug 1).
+
+use crate::clock::Clock;
+use crate::context::{self, NarrationContext};
+use crate::dial::{Dial, Endpoint};
+use crate::hive::Hive;
+use crate::hub::{Body, Hub, TakeError};
+use crate::ids::{IdGen, JobId};
+use crate::n;
+use crate::observer::{HubRecord, JobState, NoObserver, SharedObserver};
+use crate::operation::Operation;
+use crate::registry::{Job, JobRegistry};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Actor name of the queen's own narration.
+pub const QUEEN_ACTOR: &str = "queen";
+
+/// How a queen reaches a hive.
+#[derive(Clone, Debug)]
+pub enum HiveTarget {
+    /// Distributed mode: a hive process at this address.
+    Remote(Endpoint),
+    /// Integrated mode: the hive's handlers run inside the queen process.
+    Local(Arc<Hive>),
+}
+
+/// What a process is.
+#[derive(Clone, Debug)]
+pub enum Role {
+    /// A queen and the hives it knows, by name (sorted: status output is deterministic).
+    Queen(BTreeMap<String, HiveTarget>),
+    /// A hive.
+    Hive(Arc<Hive>),
+}
+
+impl Role {
+    fn actor(&self) -> &'static str {
+        match self {
+            Self::Queen(_) => QUEEN_ACTOR,
+            Self::Hive(_) => crate::hive::ACTOR,
+        }
+    }
+}
+
+/// Everything a node needs from its surroundings: injected, so the same node runs on real
+/// sockets, on tokio's test clock and inside turmoil.
+#[derive(Clone)]
+pub struct NodeConfig {
+    /// The role.
+    pub role: Role,
+    /// Job id source.
+    pub ids: IdGen,
+    /// Outgoing connections (the queen's relay).
+    pub dial: Arc<dyn Dial>,
+    /// Receives every hub and registry record.
+    pub observer: SharedObserver,
+    /// How long a never-streamed job lives.
+    pub ttl: Duration,
+    /// Interval of `: keep-alive` comments on idle streams.
+    pub keep_alive: Duration,
+    /// Buffer of each job channel; `None` takes the role's default (1,000 queen, 10,000 hive).
+    pub capacity: Option<usize>,
+}
+
+impl NodeConfig {
+    /// Defaults of SPEC §3-4 for `role`: OS ids, real TCP, no observer, 60 s TTL, 5 s
+    /// keep-alive, the role's buffer size.
+    pub fn new(role: Role) -> Self {
+        Self {
+            role,
+            ids: IdGen::Os,
+            dial: Arc::new(crate::dial::TcpDial),
+            observer: Arc::new(NoObserver),
+            ttl: Duration::from_secs(60),
+            keep_alive: Duration::from_secs(5),
+            capacity: None,
+        }
+    }
+}
+
+/// Why a job was not created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateError {
+    /// The operation names a hive this process does not know (404).
+    #[error("unknown hive '{0}'")]
+    UnknownHive(String),
+    /// The operation cannot run here (400).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Why a job could not be cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CancelError {
+    /// No such job (404).
+    #[error("unknown job")]
+    Unknown,
+    /// The job already ended (409).
+    #[error("job already {0}")]
+    Terminal(&'static str),
+}
+
+/// One queen or hive process.
+pub struct Node {
+    role: Role,
+    hub: Hub,
+    jobs: JobRegistry,
+    clock: Clock,
+    ids: IdGen,
+    dial: Arc<dyn Dial>,
+    observer: SharedObserver,
+    ttl: Duration,
+    keep_alive: Duration,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("role", &self.role)
+            .field("hub", &self.hub)
+            .field("jobs", &self.jobs)
+            .finish()
+    }
+}
+
+impl Node {
+    /// Starts a node; its clock starts now. Must be called inside a tokio runtime.
+    pub fn new(config: NodeConfig) -> Arc<Self> {
+        let clock = Clock::start();
+        let capacity = config.capacity.unwrap_or(match config.role {
+            Role::Queen(_) => crate::hub::QUEEN_CAPACITY,
+            Role::Hive(_) => crate::hub::HIVE_CAPACITY,
+        });
+        Arc::new(Self {
+            hub: Hub::new(capacity, clock, config.observer.clone()),
+            jobs: JobRegistry::new(clock, config.observer.clone()),
+            role: config.role,
+            clock,
+            ids: config.ids,
+            dial: config.dial,
+            observer: config.observer,
+            ttl: config.ttl,
+            keep_alive: config.keep_alive,
+        })
+    }
+
+    /// The process's hub (tests read its counters).
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// The process's job registry.
+    pub fn jobs(&self) -> &JobRegistry {
+        &self.jobs
+    }
+
+    /// The process clock.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Keep-alive interval of this node's streams.
+    pub fn keep_alive(&self) -> Duration {
+        self.keep_alive
+    }
+
+    /// The role.
+    pub fn role(&self) -> &Role {
+        &self.role
+    }
+
+    pub(crate) fn record(&self, record: HubRecord) {
+        self.observer.record(self.clock.now_ms(), record);
+    }
+
+    fn check_target(&self, op: &Operation) -> Result<(), CreateError> {
+        match (&self.role, op.hive_id()) {
+            (Role::Queen(_), None) => Ok(()),
+            (Role::Queen(hives), Some(h)) if hives.contains_key(h) => Ok(()),
+            (Role::Hive(hive), Some(h)) if hive.name() == h => Ok(()),
+            (Role::Hive(_), None) => Err(CreateError::Invalid(format!(
+                "operation '{}' runs on the queen, not on a hive",
+                op.name()
+            ))),
+            (_, Some(h)) => Err(CreateError::UnknownHive(h.to_owned())),
+        }
+    }
+
+    /// Registers a job and creates its channel in one step (there is no moment at which the
+    /// job exists without a channel), and arms its TTL. Nothing is created on error.
+    pub fn create(self: &Arc<Self>, op: Operation) -> Result<JobId, CreateError> {
+        self.check_target(&op)?;
+        let id = self.ids.next_id();
+        let name = op.name();
+        let job = self.jobs.insert(id.clone(), op);
+        self.hub.create(&id);
+        self.record(HubRecord::Create {
+            job: id.clone(),
+            operation: name.to_owned(),
+        });
+        self.hub.send(
+            &id,
+            Body::Narration {
+                actor: self.role.actor().to_owned(),
+                action: "job_create".into(),
+                human: format!("Job {id} created ({name}), waiting for client"),
+                at_ms: self.clock.now_ms(),
+            },
+        );
+        let node = self.clone();
+        let ttl = self.ttl;
+        let timer = tokio::spawn({
+            let job = job.clone();
+            async move {
+                tokio::time::sleep(ttl).await;
+                node.end_unstreamed(&job, JobState::Expired);
+            }
+        });
+        job.attach(timer.abort_handle());
+        Ok(id)
+    }
+
+    /// Takes the job's receiver and starts execution. The caller (the stream) then owns
+    /// the job's end: it sends the terminal event and calls [`Node::stream_finished`].
+    pub fn take(self: &Arc<Self>, id: &JobId) -> Result<(Arc<Job>, crate::hub::JobReceiver), TakeError> {
+        let job = self.jobs.get(id).ok_or(TakeError::Unknown)?;
+        let rx = self.hub.take(id)?;
+        if let Some(op) = self.jobs.start(&job) {
+            let node = self.clone();
+            let task = tokio::spawn({
+                let job = job.clone();
+                async move { node.execute(job, op).await }
+            });
+            job.attach(task.abort_handle());
+        }
+        Ok((job, rx))
+    }
+
+    async fn execute(self: Arc<Self>, job: Arc<Job>, op: Operation) {
+        let ctx = NarrationContext {
+            job_id: job.id.clone(),
+            hub: self.hub.clone(),
+            clock: self.clock,
+        };
+        let result = context::scope(ctx, self.run(&op)).await;
+        let state = match result {
+            Ok(()) => JobState::Completed,
+            Err(msg) => JobState::Failed(msg),
+        };
+        self.end(&job, state);
+    }
+
+    async fn run(&self, op: &Operation) -> Result<(), String> {
+        match &self.role {
+            Role::Hive(hive) => hive.execute(op).await,
+            Role::Queen(hives) => match op.hive_id() {
+                None => {
+                    for (name, target) in hives {
+                        match target {
+                            HiveTarget::Remote(ep) => {
+                                n!(QUEEN_ACTOR, "status_hive", "hive '{name}': remote at {ep}")
+                            }
+                            HiveTarget::Local(_) => {
+                                n!(QUEEN_ACTOR, "status_hive", "hive '{name}': local (integrated)")
+                            }
+                        };
+                    }
+                    n!(QUEEN_ACTOR, "status_summary", "{} hive(s) known", hives.len());
+                    Ok(())
+                }
+                Some(name) => match hives.get(name) {
+                    Some(HiveTarget::Local(hive)) => hive.execute(op).await,
+                    Some(HiveTarget::Remote(ep)) => {
+                        crate::relay::forward(self, name, ep, op).await
+                    }
+                    None => Err(format!("unknown hive '{name}'")),
+                },
+            },
+        }
+    }
+
+    pub(crate) fn dial(&self) -> &dyn Dial {
+        self.dial.as_ref()
+    }
+
+    pub(crate) fn dial_arc(&self) -> Arc<dyn Dial> {
+        self.dial.clone()
+    }
+
+    /// Moves a streamed job to a terminal state (unless it already is) and drops its
+    /// channel's sender: the stream drains, sends the terminal and removes the job.
+    fn end(&self, job: &Job, state: JobState) {
+        self.jobs.finish(job, state);
+        self.hub.remove(&job.id);
+    }
+
+    /// Ends a job nobody streams (cancel before take, expiry): its entry goes at once.
+    fn end_unstreamed(&self, job: &Job, state: JobState) {
+        if self.jobs.finish(job, state).is_some() {
+            self.hub.remove(&job.id);
+            self.jobs.remove(&job.id);
+        }
+    }
+
+    /// Called by a stream once it has sent the terminal event, or when its client went
+    /// away: cancels the job if it is still going, and removes channel and entry.
+    pub fn stream_finished(&self, job: &Job) {
+        self.end(job, JobState::Cancelled);
+        self.jobs.remove(&job.id);
+    }
+
+    /// Cancels a job (DELETE). A queued job is removed at once; a running job's stream
+    /// sends `cancelled` and then removes it.
+    pub fn cancel(&self, id: &JobId) -> Result<(), CancelError> {
+        let job = self.jobs.get(id).ok_or(CancelError::Unknown)?;
+        match self.jobs.finish(&job, JobState::Cancelled) {
+            Some(previous) => {
+                self.hub.remove(id);
+                if previous == JobState::Queued {
+                    self.jobs.remove(id);
+                }
+                Ok(())
+            }
+            None => Err(CancelError::Terminal(job.state().name())),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The observer hook: how a harness sees, as it happens, every hub operation and job state
+//! change of a process, stamped with the process clock.
+//!
+//! The simulator's recorder implements [`Observer`]; real processes use [`NoObserver`].
+//! Records are structured, so no checker ever parses human log text.
+
+use crate::ids::JobId;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The life-cycle state of a job (SPEC §4).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "message")]
+pub enum JobState {
+    /// Created, waiting for its stream to be taken.
+    Queued,
+    /// Its stream was taken and its payload is executing.
+    Running,
+    /// Finished successfully.
+    Completed,
+    /// Finished with an error (the message is what the stream's `[ERROR]` carries).
+    Failed(String),
+    /// Cancelled by a DELETE, a client disconnect or the queen.
+    Cancelled,
+    /// Never streamed within the TTL; nothing was executed.
+    Expired,
+}
+
+impl JobState {
+    /// Whether the state is final: no transition leaves it.
+    pub fn is_terminal(&self) -> bool {
+        !matches!(self, Self::Queued | Self::Running)
+    }
+
+    /// Short lower-case name, as used in JSON replies.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed(_) => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// One thing that happened in a process's hub or registry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum HubRecord {
+    /// A job was registered and its channel created (one step).
+    Create {
+        /// The new job.
+        job: JobId,
+        /// The operation name, e.g. `model_list`.
+        operation: String,
+    },
+    /// The job's receiver was taken by a stream request.
+    Take {
+        /// The job.
+        job: JobId,
+    },
+    /// The job's payload was taken for execution (at most once per job).
+    Execute {
+        /// The job.
+        job: JobId,
+    },
+    /// An event was accepted into the job's channel.
+    Deliver {
+        /// The job the event was routed to.
+        job: JobId,
+        /// Its sequence number.
+        seq: u64,
+        /// `narration` or `data`.
+        kind: String,
+        /// The narration action or data action.
+        action: String,
+    },
+    /// An event named a job that has no channel here; it was counted and dropped.
+    DropNoChannel {
+        /// The job id the event carried.
+        job: JobId,
+        /// The narration action.
+        action: String,
+    },
+    /// The job's buffer was full on the synchronous path; the event was dropped.
+    DropFull {
+        /// The job.
+        job: JobId,
+        /// The sequence number the dropped event had.
+        seq: u64,
+    },
+    /// The job's channel sender was dropped (the stream drains and ends).
+    Remove {
+        /// The job.
+        job: JobId,
+    },
+    /// The job's state changed.
+    State {
+        /// The job.
+        job: JobId,
+        /// The new state.
+        state: JobState,
+    },
+    /// The job's registry entry was removed.
+    Forget {
+        /// The job.
+        job: JobId,
+    },
+    /// A queen job was forwarded to a hive job (relayed events count for the queen job).
+    Forward {
+        /// The queen's job.
+        job: JobId,
+        /// The hive it went to.
+        hive: String,
+        /// The hive's job id.
+        hive_job: JobId,
+    },
+    /// A stream request was refused (unknown id, already taken, bad id).
+    StreamRefused {
+        /// The id as requested.
+        job: String,
+        /// HTTP status returned.
+        status: u16,
+    },
+}
+
+/// Receives every [`HubRecord`] of one process, with the process clock in ms.
+///
+/// Called synchronously on the emitting task and possibly with internal locks held:
+/// implementations must be quick and must not call back into the hub.
+pub trait Observer: Send + Sync + 'static {
+    /// One record, at process time `at_ms`.
+    fn record(&self, at_ms: u64, record: HubRecord);
+}
+
+/// The observer of real processes: records nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn record(&self, _: u64, _: HubRecord) {}
+}
+
+/// Shared handle to an observer.
+pub type SharedObserver = Arc<dyn Observer>;

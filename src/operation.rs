@@ -1,0 +1,305 @@
+//! Operations a job can carry (SPEC §2): their JSON form, validation, and deadlines.
+//!
+//! Parsing is the validation: a POST body that does not deserialise into [`Operation`] and
+//! pass [`Operation::validate`] is refused with 400 before anything is created.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Largest `chunks` of a download: bounds a job's narration volume.
+pub const MAX_CHUNKS: u32 = 100_000;
+/// Largest `interval_ms` of a download.
+pub const MAX_INTERVAL_MS: u64 = 60_000;
+/// Largest `lines` of a worker install.
+pub const MAX_LINES: u32 = 1_000_000;
+/// Largest `max_tokens` of an inference.
+pub const MAX_TOKENS: u32 = 100_000;
+
+/// One job's work. Internally tagged by `operation`, snake_case; unknown fields are errors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "operation", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operation {
+    /// Queen: one line per known hive, then a summary.
+    Status {},
+    /// Hive: a self-check.
+    HiveCheck {
+        /// Target hive.
+        hive_id: String,
+    },
+    /// Hive: list the model catalogue.
+    ModelList {
+        /// Target hive.
+        hive_id: String,
+    },
+    /// Hive: details of one model.
+    ModelGet {
+        /// Target hive.
+        hive_id: String,
+        /// Model name.
+        model: String,
+    },
+    /// Hive: download a model, narrating progress per chunk.
+    ModelDownload {
+        /// Target hive.
+        hive_id: String,
+        /// Model name.
+        model: String,
+        /// Number of progress steps (default 10).
+        #[serde(default = "default_chunks")]
+        chunks: u32,
+        /// Process-clock ms between chunks (default 100).
+        #[serde(default = "default_interval_ms")]
+        interval_ms: u64,
+    },
+    /// Hive: delete a model from the catalogue.
+    ModelDelete {
+        /// Target hive.
+        hive_id: String,
+        /// Model name.
+        model: String,
+    },
+    /// Hive: start a worker for a model.
+    WorkerSpawn {
+        /// Target hive.
+        hive_id: String,
+        /// Model name.
+        model: String,
+    },
+    /// Hive: list workers.
+    WorkerList {
+        /// Target hive.
+        hive_id: String,
+    },
+    /// Hive: stop a worker.
+    WorkerStop {
+        /// Target hive.
+        hive_id: String,
+        /// Worker id as returned by `worker_spawn`.
+        worker_id: String,
+    },
+    /// Hive: build a worker; a high-volume log emitted from a sub-task.
+    WorkerInstall {
+        /// Target hive.
+        hive_id: String,
+        /// Number of build log lines (default 2000).
+        #[serde(default = "default_lines")]
+        lines: u32,
+    },
+    /// Hive: generate tokens from a prompt.
+    Infer {
+        /// Target hive.
+        hive_id: String,
+        /// Model name.
+        model: String,
+        /// Prompt; its whitespace-separated words are the tokens, cyclically.
+        prompt: String,
+        /// Number of tokens (default 16).
+        #[serde(default = "default_max_tokens")]
+        max_tokens: u32,
+    },
+}
+
+fn default_chunks() -> u32 {
+    10
+}
+fn default_interval_ms() -> u64 {
+    100
+}
+fn default_lines() -> u32 {
+    2000
+}
+fn default_max_tokens() -> u32 {
+    16
+}
+
+/// Why an operation is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidOperation(pub String);
+
+impl Operation {
+    /// Parses and validates a request body.
+    pub fn from_json(body: &[u8]) -> Result<Self, InvalidOperation> {
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| InvalidOperation(format!("malformed JSON: {e}")))?;
+        Self::from_value(value)
+    }
+
+    /// Parses and validates an already-decoded JSON value.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, InvalidOperation> {
+        if !value.is_object() {
+            return Err(InvalidOperation(
+                "operation must be a JSON object with an \"operation\" field".into(),
+            ));
+        }
+        if value.get("operation").is_none() {
+            return Err(InvalidOperation("missing field `operation`".into()));
+        }
+        let op: Self = serde_json::from_value(value)
+            .map_err(|e| InvalidOperation(format!("invalid operation: {e}")))?;
+        op.validate()?;
+        Ok(op)
+    }
+
+    /// Range and content checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), InvalidOperation> {
+        let bad = |m: String| Err(InvalidOperation(m));
+        if let Some(h) = self.hive_id() {
+            if h.trim().is_empty() {
+                return bad("field `hive_id` must not be empty".into());
+            }
+        }
+        match self {
+            Self::ModelGet { model, .. }
+            | Self::ModelDelete { model, .. }
+            | Self::WorkerSpawn { model, .. }
+            | Self::ModelDownload { model, .. }
+            | Self::Infer { model, .. }
+                if model.trim().is_empty() =>
+            {
+                return bad("field `model` must not be empty".into());
+            }
+            Self::WorkerStop { worker_id, .. } if worker_id.trim().is_empty() => {
+                return bad("field `worker_id` must not be empty".into());
+            }
+            _ => {}
+        }
+        match self {
+            Self::ModelDownload { chunks, .. } if *chunks == 0 || *chunks > MAX_CHUNKS => {
+                bad(format!("field `chunks` must be 1 to {MAX_CHUNKS}, got {chunks}"))
+            }
+            Self::ModelDownload { interval_ms, .. } if *interval_ms > MAX_INTERVAL_MS => bad(
+                format!("field `interval_ms` must be at most {MAX_INTERVAL_MS}, got {interval_ms}"),
+            ),
+            Self::WorkerInstall { lines, .. } if *lines > MAX_LINES => {
+                bad(format!("field `lines` must be at most {MAX_LINES}, got {lines}"))
+            }
+            Self::Infer { max_tokens, .. } if *max_tokens > MAX_TOKENS => bad(format!(
+                "field `max_tokens` must be at most {MAX_TOKENS}, got {max_tokens}"
+            )),
+            Self::Infer {
+                prompt, max_tokens, ..
+            } if *max_tokens > 0 && prompt.split_whitespace().next().is_none() => {
+                bad("field `prompt` must contain at least one word".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The operation's name as it appears in JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Status {} => "status",
+            Self::HiveCheck { .. } => "hive_check",
+            Self::ModelList { .. } => "model_list",
+            Self::ModelGet { .. } => "model_get",
+            Self::ModelDownload { .. } => "model_download",
+            Self::ModelDelete { .. } => "model_delete",
+            Self::WorkerSpawn { .. } => "worker_spawn",
+            Self::WorkerList { .. } => "worker_list",
+            Self::WorkerStop { .. } => "worker_stop",
+            Self::WorkerInstall { .. } => "worker_install",
+            Self::Infer { .. } => "infer",
+        }
+    }
+
+    /// The hive a hive operation targets; `None` for queen operations.
+    pub fn hive_id(&self) -> Option<&str> {
+        match self {
+            Self::Status {} => None,
+            Self::HiveCheck { hive_id }
+            | Self::ModelList { hive_id }
+            | Self::ModelGet { hive_id, .. }
+            | Self::ModelDownload { hive_id, .. }
+            | Self::ModelDelete { hive_id, .. }
+            | Self::WorkerSpawn { hive_id, .. }
+            | Self::WorkerList { hive_id }
+            | Self::WorkerStop { hive_id, .. }
+            | Self::WorkerInstall { hive_id, .. }
+            | Self::Infer { hive_id, .. } => Some(hive_id),
+        }
+    }
+
+    /// How long the operation may take once started before a waiting queen or keeper gives
+    /// up on it: its own scheduled time plus a fixed 30 s allowance for the network and
+    /// processing. The relay enforces it; the simulator's liveness checker uses it too.
+    pub fn deadline(&self) -> Duration {
+        const SLACK_MS: u64 = 30_000;
+        let own_ms = match self {
+            Self::ModelDownload {
+                chunks,
+                interval_ms,
+                ..
+            } => u64::from(*chunks) * interval_ms,
+            Self::WorkerInstall { lines, .. } => u64::from(*lines) / 10,
+            Self::Infer { max_tokens, .. } => u64::from(*max_tokens) / 10,
+            _ => 0,
+        };
+        Duration::from_millis(own_ms + SLACK_MS)
+    }
+
+    /// The JSON form, as sent to a hive.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("operation serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Operation, String> {
+        Operation::from_json(s.as_bytes()).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let op = parse(r#"{"operation":"model_download","hive_id":"h","model":"m"}"#).unwrap();
+        assert_eq!(
+            op,
+            Operation::ModelDownload {
+                hive_id: "h".into(),
+                model: "m".into(),
+                chunks: 10,
+                interval_ms: 100
+            }
+        );
+        assert_eq!(parse(r#"{"operation":"status"}"#).unwrap(), Operation::Status {});
+    }
+
+    #[test]
+    fn bad_bodies_are_refused_with_a_message_naming_the_problem() {
+        let cases = [
+            ("{", "malformed JSON"),
+            ("[1]", "JSON object"),
+            (r#"{"hive_id":"h"}"#, "missing field `operation`"),
+            (r#"{"operation":"fly"}"#, "unknown variant `fly`"),
+            (r#"{"operation":"model_get","hive_id":"h"}"#, "missing field `model`"),
+            (r#"{"operation":"model_list","hive_id":7}"#, "invalid type"),
+            (r#"{"operation":"model_list","hive_id":"h","colour":1}"#, "unknown field `colour`"),
+            (r#"{"operation":"model_list","hive_id":""}"#, "`hive_id` must not be empty"),
+            (r#"{"operation":"model_download","hive_id":"h","model":"m","chunks":0}"#, "`chunks`"),
+            (r#"{"operation":"infer","hive_id":"h","model":"m","prompt":"  "}"#, "`prompt`"),
+        ];
+        for (body, needle) in cases {
+            let err = parse(body).unwrap_err();
+            assert!(err.contains(needle), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn json_round_trip_keeps_the_spec_shape() {
+        let op = parse(r#"{"operation":"infer","hive_id":"h","model":"m","prompt":"a b"}"#).unwrap();
+        let v = op.to_json();
+        assert_eq!(v["operation"], "infer");
+        assert_eq!(v["max_tokens"], 16);
+        assert_eq!(Operation::from_value(v).unwrap(), op);
+    }
+
+    #[test]
+    fn deadlines_grow_with_scheduled_work() {
+        let slow = parse(r#"{"operation":"model_download","hive_id":"h","model":"m","chunks":100,"interval_ms":1000}"#).unwrap();
+        assert_eq!(slow.deadline(), Duration::from_millis(130_000));
+        assert_eq!(parse(r#"{"operation":"status"}"#).unwrap().deadline(), Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,166 @@
+//! The queen's relay of a forwarded job (SPEC §6, distributed mode).
+//!
+//! The queen POSTs the operation to the hive, streams the hive job, and re-emits each hive
+//! narration or data event into the queen job's channel — queen job id, hive actor, order
+//! kept, waiting for buffer space so a slow keeper loses nothing. Hive markers are
+//! *interpreted*, never relayed as narration (historical bug 12). An unreachable hive, a lost
+//! connection, 15 s of silence or no marker within the operation's deadline end the queen
+//! job in an error naming the hive. If the relay is dropped before the hive job ended (the
+//! queen job was cancelled), it cancels the hive job too (historical bug 11).
+
+use crate::context::{self, narrate_wait};
+use crate::dial::{Dial, Endpoint};
+use crate::event::{StreamEvent, Terminal};
+use crate::http_client::{self, error_message};
+use crate::ids::JobId;
+use crate::node::{Node, QUEEN_ACTOR};
+use crate::observer::HubRecord;
+use crate::operation::Operation;
+use crate::sse_reader::{SseReader, StreamError};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use std::sync::Arc;
+use tokio::time::timeout_at;
+
+/// Forwards `op` to the hive `name` at `ep` and relays its stream into the current job.
+pub(crate) async fn forward(node: &Node, name: &str, ep: &Endpoint, op: &Operation) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + op.deadline();
+    let late = || {
+        format!(
+            "hive '{name}' gave no result within the {} ms deadline",
+            op.deadline().as_millis()
+        )
+    };
+    narrate_wait(QUEEN_ACTOR, "forward", format!("Forwarding {} to hive '{name}' at {ep}", op.name())).await;
+    let hive_job = timeout_at(deadline, submit(node.dial(), name, ep, op))
+        .await
+        .map_err(|_| late())??;
+    if let Some(ctx) = context::current() {
+        node.record(HubRecord::Forward {
+            job: ctx.job_id,
+            hive: name.to_owned(),
+            hive_job: hive_job.clone(),
+        });
+    }
+    let mut guard = CancelOnDrop {
+        dial: node.dial_arc(),
+        ep: ep.clone(),
+        job: Some(hive_job.clone()),
+    };
+    let result = timeout_at(deadline, async {
+        match relay(node.dial(), name, ep, &hive_job).await {
+            Ok(()) => Ok(()),
+            Err(Broken::HiveEnded(msg)) => {
+                guard.job = None;
+                Err(msg)
+            }
+            Err(Broken::Link(msg)) => Err(msg),
+        }
+    })
+    .await
+    .map_err(|_| late())
+    .and_then(|r| r);
+    if result.is_ok() {
+        guard.job = None;
+    }
+    result
+}
+
+/// How a relay ended without `done`.
+enum Broken {
+    /// The hive job ended in error or was cancelled: nothing left to cancel there.
+    HiveEnded(String),
+    /// The link broke; the hive job may still be running.
+    Link(String),
+}
+
+async fn submit(dial: &dyn Dial, name: &str, ep: &Endpoint, op: &Operation) -> Result<JobId, String> {
+    let body = Bytes::from(op.to_json().to_string());
+    let resp = http_client::send(dial, ep, Method::POST, "/v1/jobs", Some(body))
+        .await
+        .map_err(|e| format!("hive '{name}' unreachable at {ep}: {e}"))?;
+    let status = resp.status;
+    let json = resp
+        .json()
+        .await
+        .map_err(|e| format!("hive '{name}' sent a bad reply: {e}"))?;
+    if status != StatusCode::CREATED {
+        return Err(format!("hive '{name}' refused the job ({status}): {}", error_message(&json)));
+    }
+    json.get("job_id")
+        .and_then(|j| j.as_str())
+        .and_then(|j| JobId::parse(j).ok())
+        .ok_or_else(|| format!("hive '{name}' sent no valid job_id"))
+}
+
+/// Relays the hive job's stream until its marker.
+async fn relay(dial: &dyn Dial, name: &str, ep: &Endpoint, hive_job: &JobId) -> Result<(), Broken> {
+    let link = |m: String| Broken::Link(m);
+    let path = format!("/v1/jobs/{hive_job}/stream");
+    let resp = http_client::send(dial, ep, Method::GET, &path, None)
+        .await
+        .map_err(|e| link(format!("hive '{name}' unreachable at {ep}: {e}")))?;
+    if resp.status != StatusCode::OK {
+        let status = resp.status;
+        let msg = resp.json().await.map(|j| error_message(&j)).unwrap_or_default();
+        return Err(link(format!("hive '{name}' refused the stream ({status}): {msg}")));
+    }
+    let mut reader = SseReader::new(resp.body);
+    loop {
+        let event = match reader.next().await {
+            Ok(Some(event)) => event,
+            Ok(None) => {
+                return Err(link(format!(
+                    "lost connection to hive '{name}': stream ended without a result"
+                )))
+            }
+            Err(StreamError::Silent(d)) => {
+                return Err(link(format!(
+                    "lost connection to hive '{name}': no data for {} s",
+                    d.as_secs()
+                )))
+            }
+            Err(e) => return Err(link(format!("lost connection to hive '{name}': {e}"))),
+        };
+        match event {
+            StreamEvent::Narration(n) => {
+                narrate_wait(&n.actor, &n.action, n.human).await;
+            }
+            StreamEvent::Data(d) => {
+                context::data(&d.action, d.payload).await;
+            }
+            StreamEvent::Lagged(l) => {
+                narrate_wait(
+                    QUEEN_ACTOR,
+                    "relay_lagged",
+                    format!("hive '{name}' dropped {} event(s) of this job", l.dropped),
+                )
+                .await;
+            }
+            StreamEvent::Terminal(Terminal::Done) => return Ok(()),
+            StreamEvent::Terminal(Terminal::Error(msg)) => return Err(Broken::HiveEnded(msg)),
+            StreamEvent::Terminal(Terminal::Cancelled) => {
+                return Err(Broken::HiveEnded(format!("hive '{name}' cancelled the job")))
+            }
+        }
+    }
+}
+
+/// Cancels the hive job when the relay is dropped before the hive job ended.
+struct CancelOnDrop {
+    dial: Arc<dyn Dial>,
+    ep: Endpoint,
+    job: Option<JobId>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(job) = self.job.take() else { return };
+        let (dial, ep) = (self.dial.clone(), self.ep.clone());
+        // Best effort and bounded: the hive also cancels the job when our stream drops.
+        tokio::spawn(async move {
+            let path = format!("/v1/jobs/{job}");
+            let _ = http_client::send(dial.as_ref(), &ep, Method::DELETE, &path, None).await;
+        });
+    }
+}

@@ -1,0 +1,201 @@
+//! The HTTP API of a queen or hive (SPEC §2) and the SSE rendering of a job stream (§3).
+//!
+//! Handlers are thin: they validate input, call [`Node`], and map each outcome to a status
+//! and a JSON body. Every error is a 4xx with `{"error": "..."}` and creates nothing. The
+//! server is generic over its listener, so a turmoil listener plugs in unchanged.
+
+use crate::event::{StreamEvent, Terminal};
+use crate::hub::{JobReceiver, TakeError};
+use crate::ids::JobId;
+use crate::node::{CancelError, CreateError, Node};
+use crate::observer::{HubRecord, JobState};
+use crate::operation::Operation;
+use crate::registry::Job;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use futures::Stream;
+use serde_json::json;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+/// Largest accepted request body (SPEC §2): larger ones get 413.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The routes of SPEC §2 for `node`.
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/v1/jobs", post(create_job))
+        .route("/v1/jobs/{id}/stream", get(stream_job))
+        .route("/v1/jobs/{id}", axum::routing::delete(cancel_job))
+        .route("/v1/health", get(|| async { Json(json!({"ok": true})) }))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(node)
+}
+
+/// Serves `node` on `listener` until `shutdown` resolves.
+pub async fn serve<L>(
+    listener: L,
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, router(node))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+async fn create_job(State(node): State<Arc<Node>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("request body is larger than {MAX_BODY} bytes")
+            } else {
+                rejection.body_text()
+            };
+            return error(status, msg);
+        }
+    };
+    let op = match Operation::from_json(&body) {
+        Ok(op) => op,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match node.create(op) {
+        Ok(id) => (
+            StatusCode::CREATED,
+            Json(json!({ "job_id": id, "sse_url": format!("/v1/jobs/{id}/stream") })),
+        )
+            .into_response(),
+        Err(e @ CreateError::UnknownHive(_)) => error(StatusCode::NOT_FOUND, e),
+        Err(e @ CreateError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+fn parse_id(node: &Node, raw: &str) -> Result<JobId, Response> {
+    JobId::parse(raw).map_err(|e| {
+        node.record(HubRecord::StreamRefused {
+            job: raw.to_owned(),
+            status: 400,
+        });
+        error(StatusCode::BAD_REQUEST, e)
+    })
+}
+
+async fn stream_job(State(node): State<Arc<Node>>, Path(raw): Path<String>) -> Response {
+    let id = match parse_id(&node, &raw) {
+        Ok(id) => id,
+        Err(resp) => return resp,
+    };
+    match node.take(&id) {
+        Ok((job, rx)) => Sse::new(job_stream(node.clone(), job, rx))
+            .keep_alive(
+                KeepAlive::new()
+                    .interval(node.keep_alive())
+                    .text("keep-alive"),
+            )
+            .into_response(),
+        Err(e) => {
+            let status = match e {
+                TakeError::Unknown => StatusCode::NOT_FOUND,
+                TakeError::Taken => StatusCode::CONFLICT,
+            };
+            node.record(HubRecord::StreamRefused {
+                job: raw,
+                status: status.as_u16(),
+            });
+            let msg = match e {
+                TakeError::Unknown => format!("unknown job '{id}' (never created, expired or finished)"),
+                TakeError::Taken => format!("the stream of job '{id}' is already taken"),
+            };
+            error(status, msg)
+        }
+    }
+}
+
+async fn cancel_job(State(node): State<Arc<Node>>, Path(raw): Path<String>) -> Response {
+    let id = match JobId::parse(&raw) {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match node.cancel(&id) {
+        Ok(()) => Json(json!({ "job_id": id, "state": "cancelled" })).into_response(),
+        Err(CancelError::Unknown) => error(StatusCode::NOT_FOUND, format!("unknown job '{id}'")),
+        Err(e @ CancelError::Terminal(_)) => error(StatusCode::CONFLICT, format!("job '{id}': {e}")),
+    }
+}
+
+/// Ends the job if the stream is dropped before its terminal event (client disconnect):
+/// the job is cancelled, channel and entry removed (historical bug 9).
+struct StreamGuard {
+    node: Arc<Node>,
+    job: Arc<Job>,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.node.stream_finished(&self.job);
+    }
+}
+
+/// The terminal event of a job in `state`: derived from the job's final state, never
+/// from narration text or a timer (historical bugs 6, 7, 8).
+pub fn terminal_for(state: &JobState) -> Terminal {
+    match state {
+        JobState::Completed => Terminal::Done,
+        JobState::Failed(msg) => Terminal::Error(msg.clone()),
+        JobState::Cancelled => Terminal::Cancelled,
+        JobState::Expired => Terminal::Error("job expired before it was streamed".into()),
+        JobState::Queued | JobState::Running => {
+            Terminal::Error("job channel closed before the job ended".into())
+        }
+    }
+}
+
+fn sse(event: &StreamEvent) -> Event {
+    let sse = Event::default()
+        .event(event.event_name())
+        .data(event.data_line());
+    match event.seq() {
+        Some(seq) => sse.id(seq.to_string()),
+        None => sse,
+    }
+}
+
+fn job_stream(
+    node: Arc<Node>,
+    job: Arc<Job>,
+    rx: JobReceiver,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let guard = StreamGuard { node, job };
+    futures::stream::unfold(Some((rx, guard)), |state| async move {
+        let (mut rx, guard) = state?;
+        match rx.recv().await {
+            Some(event) => Some((Ok(sse(&event)), Some((rx, guard)))),
+            None => {
+                let terminal = StreamEvent::Terminal(terminal_for(&guard.job.state()));
+                drop(guard); // removes the job: the terminal is the last thing it does
+                Some((Ok(sse(&terminal)), None))
+            }
+        }
+    })
+}

@@ -1,0 +1,120 @@
+//! Reads a job stream from an HTTP body: SSE framing (SPEC §3) and the silence rule.
+//!
+//! The framing is parsed here rather than by a generic SSE crate because the reader must
+//! see *bytes*, not just events: a keep-alive comment proves the peer is alive, and 15 s
+//! without any byte means the peer is lost (turmoil's TCP, like a real partition, stalls
+//! silently). Silence is never taken as success.
+
+use crate::event::StreamEvent;
+use bytes::{Buf, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use std::time::Duration;
+
+/// A reader that gets no bytes at all for this long treats the peer as lost.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
+
+/// Why a stream ended without a terminal event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// No byte for [`SILENCE_LIMIT`].
+    #[error("no data for {}s", .0.as_secs())]
+    Silent(Duration),
+    /// The connection closed or failed before the terminal event.
+    #[error("connection lost: {0}")]
+    Lost(String),
+    /// The peer sent something that is not the SPEC's format.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+/// Incremental SSE parser over a response body.
+pub struct SseReader {
+    body: Incoming,
+    buf: BytesMut,
+    silence: Duration,
+    event: String,
+    data: Vec<String>,
+}
+
+impl SseReader {
+    /// Wraps a `text/event-stream` body.
+    pub fn new(body: Incoming) -> Self {
+        Self::with_silence(body, SILENCE_LIMIT)
+    }
+
+    /// Wraps a body with a custom silence limit.
+    pub fn with_silence(body: Incoming, silence: Duration) -> Self {
+        Self {
+            body,
+            buf: BytesMut::new(),
+            silence,
+            event: String::new(),
+            data: Vec::new(),
+        }
+    }
+
+    /// The next event. `Ok(None)` if the body ended cleanly between events (which, for a job
+    /// stream without a terminal, the caller treats as a lost connection).
+    pub async fn next(&mut self) -> Result<Option<StreamEvent>, StreamError> {
+        loop {
+            while let Some(line) = self.take_line()? {
+                if let Some(ev) = self.on_line(&line)? {
+                    return Ok(Some(ev));
+                }
+            }
+            let frame = tokio::time::timeout(self.silence, self.body.frame())
+                .await
+                .map_err(|_| StreamError::Silent(self.silence))?;
+            match frame {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(StreamError::Lost(e.to_string())),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buf.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+    }
+
+    fn take_line(&mut self) -> Result<Option<String>, StreamError> {
+        let Some(end) = self.buf.iter().position(|&b| b == b'\n') else {
+            return Ok(None);
+        };
+        let mut line = self.buf.split_to(end);
+        self.buf.advance(1);
+        if line.last() == Some(&b'\r') {
+            line.truncate(line.len() - 1);
+        }
+        String::from_utf8(line.to_vec())
+            .map(Some)
+            .map_err(|_| StreamError::Protocol("stream is not UTF-8".into()))
+    }
+
+    fn on_line(&mut self, line: &str) -> Result<Option<StreamEvent>, StreamError> {
+        if line.is_empty() {
+            if self.data.is_empty() {
+                self.event.clear();
+                return Ok(None);
+            }
+            let event = if self.event.is_empty() { "message" } else { &self.event };
+            let parsed = StreamEvent::from_sse(event, &self.data.join("\n"))
+                .map_err(StreamError::Protocol)?;
+            self.event.clear();
+            self.data.clear();
+            return Ok(Some(parsed));
+        }
+        if line.starts_with(':') {
+            return Ok(None); // comment: keep-alive
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => self.event = value.to_owned(),
+            "data" => self.data.push(value.to_owned()),
+            _ => {} // id, retry: not needed by a job reader
+        }
+        Ok(None)
+    }
+}
