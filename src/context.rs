@@ -78,7 +78,9 @@ impl<T> Drop for SubTask<T> {
 
 fn trace(job: Option<&JobId>, actor: &str, action: &str, human: &str) {
     match job {
-        Some(job) => tracing::info!(target: "rbee::narration", job_id = %job, actor, action, "{human}"),
+        Some(job) => {
+            tracing::info!(target: "rbee::narration", job_id = %job, actor, action, "{human}")
+        }
         None => tracing::info!(target: "rbee::narration", actor, action, "{human}"),
     }
 }
@@ -99,7 +101,10 @@ pub fn narrate(actor: &str, action: &str, human: impl Into<String>) -> Option<Se
     let ctx = current();
     trace(ctx.as_ref().map(|c| &c.job_id), actor, action, &human);
     let ctx = ctx?;
-    Some(ctx.hub.send(&ctx.job_id, narration(&ctx, actor, action, human)))
+    Some(
+        ctx.hub
+            .send(&ctx.job_id, narration(&ctx, actor, action, human)),
+    )
 }
 
 /// Emits a narration line, waiting for buffer space: for bulk output and relays, which
@@ -117,7 +122,9 @@ pub async fn narrate_wait(actor: &str, action: &str, human: impl Into<String>) -
 pub async fn data(action: &str, payload: serde_json::Value) -> Option<Sent> {
     let ctx = current();
     match ctx.as_ref() {
-        Some(c) => tracing::debug!(target: "rbee::narration", job_id = %c.job_id, action, %payload, "data"),
+        Some(c) => {
+            tracing::debug!(target: "rbee::narration", job_id = %c.job_id, action, %payload, "data")
+        }
         None => tracing::debug!(target: "rbee::narration", action, %payload, "data"),
     }
     let ctx = ctx?;
@@ -162,7 +169,9 @@ mod tests {
         scope(ctx, async {
             let kept = spawn(async { narrate("t", "sub", "kept") }).await.unwrap();
             assert_eq!(kept, Some(Sent::Delivered(0)));
-            let lost = tokio::spawn(async { narrate("t", "sub", "lost") }).await.unwrap();
+            let lost = tokio::spawn(async { narrate("t", "sub", "lost") })
+                .await
+                .unwrap();
             assert_eq!(lost, None, "plain tokio::spawn loses the context");
         })
         .await;

@@ -65,7 +65,10 @@ impl Endpoint {
             return Err(format!("'{url}': expected http://HOST:PORT"));
         }
         Ok(Self {
-            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port,
         })
     }

@@ -83,7 +83,8 @@ impl Terminal {
 }
 
 /// Everything a reader can see on a job stream, parsed.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StreamEvent {
     /// `event: narration`.
     Narration(Narration),
@@ -128,9 +129,7 @@ impl StreamEvent {
             "done" => Self::Terminal(Terminal::Done),
             "cancelled" => Self::Terminal(Terminal::Cancelled),
             "error" => Self::Terminal(Terminal::Error(
-                data.strip_prefix(ERROR_PREFIX)
-                    .unwrap_or(data)
-                    .to_owned(),
+                data.strip_prefix(ERROR_PREFIX).unwrap_or(data).to_owned(),
             )),
             other => return Err(format!("unknown SSE event '{other}'")),
         })
@@ -149,7 +148,10 @@ impl StreamEvent {
 
 /// Folds any line breaks so a message fits one SSE data line.
 pub fn one_line(s: &str) -> String {
-    s.split(['\r', '\n']).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ")
+    s.split(['\r', '\n'])
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

@@ -17,7 +17,15 @@ pub const ACTOR: &str = "hive";
 
 /// The names of the `hive_check` steps, one narration line each.
 pub const CHECKS: [&str; 10] = [
-    "config", "catalogue", "worker table", "ports", "disk", "memory", "gpu", "network", "clock",
+    "config",
+    "catalogue",
+    "worker table",
+    "ports",
+    "disk",
+    "memory",
+    "gpu",
+    "network",
+    "clock",
     "permissions",
 ];
 
@@ -85,7 +93,13 @@ impl Hive {
             Operation::HiveCheck { .. } => {
                 n!(ACTOR, "hive_check_start", "Checking hive '{name}'");
                 for (i, check) in CHECKS.iter().enumerate() {
-                    n!(ACTOR, "hive_check_step", "[{}/{}] {check}: ok", i + 1, CHECKS.len());
+                    n!(
+                        ACTOR,
+                        "hive_check_step",
+                        "[{}/{}] {check}: ok",
+                        i + 1,
+                        CHECKS.len()
+                    );
                 }
                 n!(ACTOR, "hive_check_complete", "Hive '{name}' is healthy");
                 Ok(())
@@ -99,7 +113,11 @@ impl Hive {
                 ..
             } => self.model_download(model, *chunks, *interval_ms).await,
             Operation::ModelDelete { model, .. } => {
-                n!(ACTOR, "model_delete_start", "Deleting model '{model}' from hive '{name}'");
+                n!(
+                    ACTOR,
+                    "model_delete_start",
+                    "Deleting model '{model}' from hive '{name}'"
+                );
                 if !self.world().models.remove(model) {
                     return Err(format!("model not found: '{model}' on hive '{name}'"));
                 }
@@ -109,11 +127,19 @@ impl Hive {
             Operation::WorkerSpawn { model, .. } => self.worker_spawn(model),
             Operation::WorkerList { .. } => self.worker_list().await,
             Operation::WorkerStop { worker_id, .. } => {
-                n!(ACTOR, "worker_stop", "Stopping worker '{worker_id}' on hive '{name}'");
+                n!(
+                    ACTOR,
+                    "worker_stop",
+                    "Stopping worker '{worker_id}' on hive '{name}'"
+                );
                 if self.world().workers.remove(worker_id).is_none() {
                     return Err(format!("worker not found: '{worker_id}' on hive '{name}'"));
                 }
-                n!(ACTOR, "worker_stop_complete", "Stopped worker '{worker_id}'");
+                n!(
+                    ACTOR,
+                    "worker_stop_complete",
+                    "Stopped worker '{worker_id}'"
+                );
                 Ok(())
             }
             Operation::WorkerInstall { lines, .. } => self.worker_install(*lines).await,
@@ -137,7 +163,12 @@ impl Hive {
             n!(ACTOR, "model_list_entry", "{m}");
         }
         context::data("model_list", serde_json::json!({ "models": models })).await;
-        n!(ACTOR, "model_list_complete", "Found {} model(s)", models.len());
+        n!(
+            ACTOR,
+            "model_list_complete",
+            "Found {} model(s)",
+            models.len()
+        );
         Ok(())
     }
 
@@ -146,7 +177,11 @@ impl Hive {
         if !self.world().models.contains(model) {
             return Err(format!("model not found: '{model}' on hive '{name}'"));
         }
-        n!(ACTOR, "model_get_found", "Found model '{model}' on hive '{name}'");
+        n!(
+            ACTOR,
+            "model_get_found",
+            "Found model '{model}' on hive '{name}'"
+        );
         n!(
             ACTOR,
             "model_get_details",
@@ -159,9 +194,15 @@ impl Hive {
     async fn model_download(&self, model: &str, chunks: u32, interval_ms: u64) -> JobResult {
         let name = &self.name;
         if self.world().models.contains(model) {
-            return Err(format!("model '{model}' is already present on hive '{name}'"));
+            return Err(format!(
+                "model '{model}' is already present on hive '{name}'"
+            ));
         }
-        n!(ACTOR, "model_download_start", "Downloading model '{model}' to hive '{name}'");
+        n!(
+            ACTOR,
+            "model_download_start",
+            "Downloading model '{model}' to hive '{name}'"
+        );
         for chunk in 1..=chunks {
             tokio::time::sleep(Duration::from_millis(interval_ms)).await;
             let pct = u64::from(chunk) * 100 / u64::from(chunks);
@@ -173,13 +214,21 @@ impl Hive {
             .await;
         }
         self.world().models.insert(model.to_owned());
-        n!(ACTOR, "model_download_complete", "Downloaded model '{model}'");
+        n!(
+            ACTOR,
+            "model_download_complete",
+            "Downloaded model '{model}'"
+        );
         Ok(())
     }
 
     fn worker_spawn(&self, model: &str) -> JobResult {
         let name = &self.name;
-        n!(ACTOR, "worker_spawn_start", "Spawning a worker for '{model}' on hive '{name}'");
+        n!(
+            ACTOR,
+            "worker_spawn_start",
+            "Spawning a worker for '{model}' on hive '{name}'"
+        );
         let worker = {
             let mut world = self.world();
             if !world.models.contains(model) {
@@ -192,25 +241,50 @@ impl Hive {
                 model: model.to_owned(),
                 port: 9000u16.saturating_add(u16::try_from(n).unwrap_or(u16::MAX)),
             };
-            world.workers.insert(worker.worker_id.clone(), worker.clone());
+            world
+                .workers
+                .insert(worker.worker_id.clone(), worker.clone());
             worker
         };
-        n!(ACTOR, "worker_spawn_port", "Worker '{}' listens on port {}", worker.worker_id, worker.port);
-        n!(ACTOR, "worker_spawn_complete", "Spawned worker '{}' for '{model}'", worker.worker_id);
+        n!(
+            ACTOR,
+            "worker_spawn_port",
+            "Worker '{}' listens on port {}",
+            worker.worker_id,
+            worker.port
+        );
+        n!(
+            ACTOR,
+            "worker_spawn_complete",
+            "Spawned worker '{}' for '{model}'",
+            worker.worker_id
+        );
         Ok(())
     }
 
     async fn worker_list(&self) -> JobResult {
         let workers: Vec<Worker> = self.world().workers.values().cloned().collect();
         for w in &workers {
-            n!(ACTOR, "worker_list_entry", "{} serves '{}' on port {}", w.worker_id, w.model, w.port);
+            n!(
+                ACTOR,
+                "worker_list_entry",
+                "{} serves '{}' on port {}",
+                w.worker_id,
+                w.model,
+                w.port
+            );
         }
         context::data("worker_list", serde_json::json!({ "workers": workers })).await;
         Ok(())
     }
 
     async fn worker_install(&self, lines: u32) -> JobResult {
-        n!(ACTOR, "worker_install_start", "Building worker on hive '{}'", self.name);
+        n!(
+            ACTOR,
+            "worker_install_start",
+            "Building worker on hive '{}'",
+            self.name
+        );
         // The build log comes from a sub-task, as a real build's output would: the
         // context must follow it there (historical bug 5).
         let build = context::spawn(async move {
@@ -223,8 +297,14 @@ impl Hive {
                 .await;
             }
         });
-        build.await.map_err(|e| format!("worker build task failed: {e}"))?;
-        n!(ACTOR, "worker_install_complete", "Worker built ({lines} log lines)");
+        build
+            .await
+            .map_err(|e| format!("worker build task failed: {e}"))?;
+        n!(
+            ACTOR,
+            "worker_install_complete",
+            "Worker built ({lines} log lines)"
+        );
         Ok(())
     }
 
@@ -233,10 +313,18 @@ impl Hive {
         if !self.world().models.contains(model) {
             return Err(format!("model not found: '{model}' on hive '{name}'"));
         }
-        n!(ACTOR, "infer_start", "Generating {max_tokens} token(s) with '{model}' on hive '{name}'");
+        n!(
+            ACTOR,
+            "infer_start",
+            "Generating {max_tokens} token(s) with '{model}' on hive '{name}'"
+        );
         let words: Vec<&str> = prompt.split_whitespace().collect();
         for (index, word) in words.iter().cycle().take(max_tokens as usize).enumerate() {
-            context::data("token", serde_json::json!({ "index": index, "token": word })).await;
+            context::data(
+                "token",
+                serde_json::json!({ "index": index, "token": word }),
+            )
+            .await;
         }
         n!(ACTOR, "infer_complete", "Generated {max_tokens} token(s)");
         Ok(())
@@ -249,7 +337,11 @@ pub fn expected_tokens(prompt: &str, max_tokens: u32) -> Vec<String> {
     words
         .iter()
         .cycle()
-        .take(if words.is_empty() { 0 } else { max_tokens as usize })
+        .take(if words.is_empty() {
+            0
+        } else {
+            max_tokens as usize
+        })
         .map(|w| (*w).to_owned())
         .collect()
 }
@@ -257,8 +349,8 @@ pub fn expected_tokens(prompt: &str, max_tokens: u32) -> Vec<String> {
 /// A stable made-up size for a model, derived from its name (FNV-1a), so details are
 /// deterministic without any hidden state.
 fn size_mib(model: &str) -> u64 {
-    let hash = model
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let hash = model.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     500 + hash % 8000
 }

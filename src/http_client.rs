@@ -60,7 +60,9 @@ pub async fn connect(dial: &dyn Dial, to: &Endpoint) -> io::Result<crate::dial::
                 ))
             });
         match result {
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && attempt < CONNECT_ATTEMPTS => {
+            Err(e)
+                if e.kind() == io::ErrorKind::ConnectionRefused && attempt < CONNECT_ATTEMPTS =>
+            {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_millis(500));
                 attempt += 1;

@@ -13,7 +13,9 @@ pub const MAX_ID_LEN: usize = 64;
 /// A job id: `job-` followed by 32 lowercase hex digits when generated here; any
 /// `[A-Za-z0-9_-]{1,64}` string when parsed from a URL (so lookups of foreign ids answer 404,
 /// not 400).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct JobId(String);
 
@@ -103,14 +105,26 @@ mod tests {
         let id = IdGen::seeded(7).next_id();
         assert!(id.as_str().starts_with("job-"));
         assert_eq!(id.as_str().len(), 36);
-        assert!(id.as_str()[4..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(id.as_str()[4..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_eq!(JobId::parse(id.as_str()).unwrap(), id);
     }
 
     #[test]
     fn seeded_generators_repeat_and_os_generators_differ() {
-        let a: Vec<_> = (0..3).map({ let g = IdGen::seeded(1); move |_| g.next_id() }).collect();
-        let b: Vec<_> = (0..3).map({ let g = IdGen::seeded(1); move |_| g.next_id() }).collect();
+        let a: Vec<_> = (0..3)
+            .map({
+                let g = IdGen::seeded(1);
+                move |_| g.next_id()
+            })
+            .collect();
+        let b: Vec<_> = (0..3)
+            .map({
+                let g = IdGen::seeded(1);
+                move |_| g.next_id()
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(IdGen::Os.next_id(), IdGen::Os.next_id());
     }

@@ -99,7 +99,9 @@ pub struct Keeper {
 
 impl std::fmt::Debug for Keeper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keeper").field("server", &self.server).finish()
+        f.debug_struct("Keeper")
+            .field("server", &self.server)
+            .finish()
     }
 }
 
@@ -116,9 +118,15 @@ impl Keeper {
     /// Submits an operation (any JSON: the server validates it).
     pub async fn submit(&self, operation: &serde_json::Value) -> Result<Submitted, KeeperError> {
         let body = Bytes::from(operation.to_string());
-        let resp = http_client::send(self.dial.as_ref(), &self.server, Method::POST, "/v1/jobs", Some(body))
-            .await
-            .map_err(|e| KeeperError::Unreachable(format!("{}: {e}", self.server)))?;
+        let resp = http_client::send(
+            self.dial.as_ref(),
+            &self.server,
+            Method::POST,
+            "/v1/jobs",
+            Some(body),
+        )
+        .await
+        .map_err(|e| KeeperError::Unreachable(format!("{}: {e}", self.server)))?;
         let status = resp.status;
         let json = resp
             .json()
@@ -150,23 +158,39 @@ impl Keeper {
         job: &Submitted,
         mut on_event: impl FnMut(&StreamEvent) -> Flow,
     ) -> Result<Outcome, KeeperError> {
-        let resp = http_client::send(self.dial.as_ref(), &self.server, Method::GET, &job.sse_url, None)
-            .await
-            .map_err(|e| KeeperError::Unreachable(format!("{}: {e}", self.server)))?;
+        let resp = http_client::send(
+            self.dial.as_ref(),
+            &self.server,
+            Method::GET,
+            &job.sse_url,
+            None,
+        )
+        .await
+        .map_err(|e| KeeperError::Unreachable(format!("{}: {e}", self.server)))?;
         if resp.status != StatusCode::OK {
             let status = resp.status.as_u16();
-            let message = resp.json().await.map(|j| error_message(&j)).unwrap_or_default();
+            let message = resp
+                .json()
+                .await
+                .map(|j| error_message(&j))
+                .unwrap_or_default();
             return Err(KeeperError::Rejected { status, message });
         }
         let mut reader = SseReader::with_silence(resp.body, self.silence);
         loop {
             let event = match reader.next().await {
                 Ok(Some(event)) => event,
-                Ok(None) => return Ok(Outcome::Lost("stream ended without a terminal event".into())),
+                Ok(None) => {
+                    return Ok(Outcome::Lost(
+                        "stream ended without a terminal event".into(),
+                    ))
+                }
                 Err(e @ (StreamError::Silent(_) | StreamError::Lost(_))) => {
                     return Ok(Outcome::Lost(e.to_string()))
                 }
-                Err(e @ StreamError::Protocol(_)) => return Err(KeeperError::Protocol(e.to_string())),
+                Err(e @ StreamError::Protocol(_)) => {
+                    return Err(KeeperError::Protocol(e.to_string()))
+                }
             };
             let flow = on_event(&event);
             if let StreamEvent::Terminal(t) = event {
@@ -196,9 +220,15 @@ impl Keeper {
     /// Cancels a job (DELETE). `Ok` with the server's reply on 200.
     pub async fn cancel(&self, job: &JobId) -> Result<serde_json::Value, KeeperError> {
         let path = format!("/v1/jobs/{job}");
-        let resp = http_client::send(self.dial.as_ref(), &self.server, Method::DELETE, &path, None)
-            .await
-            .map_err(|e| KeeperError::Unreachable(format!("{}: {e}", self.server)))?;
+        let resp = http_client::send(
+            self.dial.as_ref(),
+            &self.server,
+            Method::DELETE,
+            &path,
+            None,
+        )
+        .await
+        .map_err(|e| KeeperError::Unreachable(format!("{}: {e}", self.server)))?;
         let status = resp.status;
         let json = resp
             .json()

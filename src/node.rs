@@ -228,7 +228,10 @@ impl Node {
 
     /// Takes the job's receiver and starts execution. The caller (the stream) then owns
     /// the job's end: it sends the terminal event and calls [`Node::stream_finished`].
-    pub fn take(self: &Arc<Self>, id: &JobId) -> Result<(Arc<Job>, crate::hub::JobReceiver), TakeError> {
+    pub fn take(
+        self: &Arc<Self>,
+        id: &JobId,
+    ) -> Result<(Arc<Job>, crate::hub::JobReceiver), TakeError> {
         let job = self.jobs.get(id).ok_or(TakeError::Unknown)?;
         let rx = self.hub.take(id)?;
         if let Some(op) = self.jobs.start(&job) {
@@ -267,18 +270,25 @@ impl Node {
                                 n!(QUEEN_ACTOR, "status_hive", "hive '{name}': remote at {ep}")
                             }
                             HiveTarget::Local(_) => {
-                                n!(QUEEN_ACTOR, "status_hive", "hive '{name}': local (integrated)")
+                                n!(
+                                    QUEEN_ACTOR,
+                                    "status_hive",
+                                    "hive '{name}': local (integrated)"
+                                )
                             }
                         };
                     }
-                    n!(QUEEN_ACTOR, "status_summary", "{} hive(s) known", hives.len());
+                    n!(
+                        QUEEN_ACTOR,
+                        "status_summary",
+                        "{} hive(s) known",
+                        hives.len()
+                    );
                     Ok(())
                 }
                 Some(name) => match hives.get(name) {
                     Some(HiveTarget::Local(hive)) => hive.execute(op).await,
-                    Some(HiveTarget::Remote(ep)) => {
-                        crate::relay::forward(self, name, ep, op).await
-                    }
+                    Some(HiveTarget::Remote(ep)) => crate::relay::forward(self, name, ep, op).await,
                     None => Err(format!("unknown hive '{name}'")),
                 },
             },

@@ -165,15 +165,15 @@ impl Operation {
             _ => {}
         }
         match self {
-            Self::ModelDownload { chunks, .. } if *chunks == 0 || *chunks > MAX_CHUNKS => {
-                bad(format!("field `chunks` must be 1 to {MAX_CHUNKS}, got {chunks}"))
-            }
+            Self::ModelDownload { chunks, .. } if *chunks == 0 || *chunks > MAX_CHUNKS => bad(
+                format!("field `chunks` must be 1 to {MAX_CHUNKS}, got {chunks}"),
+            ),
             Self::ModelDownload { interval_ms, .. } if *interval_ms > MAX_INTERVAL_MS => bad(
                 format!("field `interval_ms` must be at most {MAX_INTERVAL_MS}, got {interval_ms}"),
             ),
-            Self::WorkerInstall { lines, .. } if *lines > MAX_LINES => {
-                bad(format!("field `lines` must be at most {MAX_LINES}, got {lines}"))
-            }
+            Self::WorkerInstall { lines, .. } if *lines > MAX_LINES => bad(format!(
+                "field `lines` must be at most {MAX_LINES}, got {lines}"
+            )),
             Self::Infer { max_tokens, .. } if *max_tokens > MAX_TOKENS => bad(format!(
                 "field `max_tokens` must be at most {MAX_TOKENS}, got {max_tokens}"
             )),
@@ -264,7 +264,10 @@ mod tests {
                 interval_ms: 100
             }
         );
-        assert_eq!(parse(r#"{"operation":"status"}"#).unwrap(), Operation::Status {});
+        assert_eq!(
+            parse(r#"{"operation":"status"}"#).unwrap(),
+            Operation::Status {}
+        );
     }
 
     #[test]
@@ -274,12 +277,27 @@ mod tests {
             ("[1]", "JSON object"),
             (r#"{"hive_id":"h"}"#, "missing field `operation`"),
             (r#"{"operation":"fly"}"#, "unknown variant `fly`"),
-            (r#"{"operation":"model_get","hive_id":"h"}"#, "missing field `model`"),
+            (
+                r#"{"operation":"model_get","hive_id":"h"}"#,
+                "missing field `model`",
+            ),
             (r#"{"operation":"model_list","hive_id":7}"#, "invalid type"),
-            (r#"{"operation":"model_list","hive_id":"h","colour":1}"#, "unknown field `colour`"),
-            (r#"{"operation":"model_list","hive_id":""}"#, "`hive_id` must not be empty"),
-            (r#"{"operation":"model_download","hive_id":"h","model":"m","chunks":0}"#, "`chunks`"),
-            (r#"{"operation":"infer","hive_id":"h","model":"m","prompt":"  "}"#, "`prompt`"),
+            (
+                r#"{"operation":"model_list","hive_id":"h","colour":1}"#,
+                "unknown field `colour`",
+            ),
+            (
+                r#"{"operation":"model_list","hive_id":""}"#,
+                "`hive_id` must not be empty",
+            ),
+            (
+                r#"{"operation":"model_download","hive_id":"h","model":"m","chunks":0}"#,
+                "`chunks`",
+            ),
+            (
+                r#"{"operation":"infer","hive_id":"h","model":"m","prompt":"  "}"#,
+                "`prompt`",
+            ),
         ];
         for (body, needle) in cases {
             let err = parse(body).unwrap_err();
@@ -289,7 +307,8 @@ mod tests {
 
     #[test]
     fn json_round_trip_keeps_the_spec_shape() {
-        let op = parse(r#"{"operation":"infer","hive_id":"h","model":"m","prompt":"a b"}"#).unwrap();
+        let op =
+            parse(r#"{"operation":"infer","hive_id":"h","model":"m","prompt":"a b"}"#).unwrap();
         let v = op.to_json();
         assert_eq!(v["operation"], "infer");
         assert_eq!(v["max_tokens"], 16);
@@ -300,6 +319,9 @@ mod tests {
     fn deadlines_grow_with_scheduled_work() {
         let slow = parse(r#"{"operation":"model_download","hive_id":"h","model":"m","chunks":100,"interval_ms":1000}"#).unwrap();
         assert_eq!(slow.deadline(), Duration::from_millis(130_000));
-        assert_eq!(parse(r#"{"operation":"status"}"#).unwrap().deadline(), Duration::from_secs(30));
+        assert_eq!(
+            parse(r#"{"operation":"status"}"#).unwrap().deadline(),
+            Duration::from_secs(30)
+        );
     }
 }

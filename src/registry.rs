@@ -62,7 +62,9 @@ pub struct JobRegistry {
 
 impl std::fmt::Debug for JobRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobRegistry").field("live", &self.len()).finish()
+        f.debug_struct("JobRegistry")
+            .field("live", &self.len())
+            .finish()
     }
 }
 
@@ -197,7 +199,10 @@ mod tests {
         let reg = registry();
         let job = reg.insert(JobId::from_bits(1), Operation::Status {});
         reg.start(&job);
-        assert_eq!(reg.finish(&job, JobState::Cancelled), Some(JobState::Running));
+        assert_eq!(
+            reg.finish(&job, JobState::Cancelled),
+            Some(JobState::Running)
+        );
         assert_eq!(reg.finish(&job, JobState::Completed), None);
         assert_eq!(job.state(), JobState::Cancelled);
     }

@@ -23,7 +23,12 @@ use std::sync::Arc;
 use tokio::time::timeout_at;
 
 /// Forwards `op` to the hive `name` at `ep` and relays its stream into the current job.
-pub(crate) async fn forward(node: &Node, name: &str, ep: &Endpoint, op: &Operation) -> Result<(), String> {
+pub(crate) async fn forward(
+    node: &Node,
+    name: &str,
+    ep: &Endpoint,
+    op: &Operation,
+) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + op.deadline();
     let late = || {
         format!(
@@ -31,7 +36,12 @@ pub(crate) async fn forward(node: &Node, name: &str, ep: &Endpoint, op: &Operati
             op.deadline().as_millis()
         )
     };
-    narrate_wait(QUEEN_ACTOR, "forward", format!("Forwarding {} to hive '{name}' at {ep}", op.name())).await;
+    narrate_wait(
+        QUEEN_ACTOR,
+        "forward",
+        format!("Forwarding {} to hive '{name}' at {ep}", op.name()),
+    )
+    .await;
     let hive_job = timeout_at(deadline, submit(node.dial(), name, ep, op))
         .await
         .map_err(|_| late())??;
@@ -74,7 +84,12 @@ enum Broken {
     Link(String),
 }
 
-async fn submit(dial: &dyn Dial, name: &str, ep: &Endpoint, op: &Operation) -> Result<JobId, String> {
+async fn submit(
+    dial: &dyn Dial,
+    name: &str,
+    ep: &Endpoint,
+    op: &Operation,
+) -> Result<JobId, String> {
     let body = Bytes::from(op.to_json().to_string());
     let resp = http_client::send(dial, ep, Method::POST, "/v1/jobs", Some(body))
         .await
@@ -85,7 +100,10 @@ async fn submit(dial: &dyn Dial, name: &str, ep: &Endpoint, op: &Operation) -> R
         .await
         .map_err(|e| format!("hive '{name}' sent a bad reply: {e}"))?;
     if status != StatusCode::CREATED {
-        return Err(format!("hive '{name}' refused the job ({status}): {}", error_message(&json)));
+        return Err(format!(
+            "hive '{name}' refused the job ({status}): {}",
+            error_message(&json)
+        ));
     }
     json.get("job_id")
         .and_then(|j| j.as_str())
@@ -102,8 +120,14 @@ async fn relay(dial: &dyn Dial, name: &str, ep: &Endpoint, hive_job: &JobId) -> 
         .map_err(|e| link(format!("hive '{name}' unreachable at {ep}: {e}")))?;
     if resp.status != StatusCode::OK {
         let status = resp.status;
-        let msg = resp.json().await.map(|j| error_message(&j)).unwrap_or_default();
-        return Err(link(format!("hive '{name}' refused the stream ({status}): {msg}")));
+        let msg = resp
+            .json()
+            .await
+            .map(|j| error_message(&j))
+            .unwrap_or_default();
+        return Err(link(format!(
+            "hive '{name}' refused the stream ({status}): {msg}"
+        )));
     }
     let mut reader = SseReader::new(resp.body);
     loop {
@@ -140,7 +164,9 @@ async fn relay(dial: &dyn Dial, name: &str, ep: &Endpoint, hive_job: &JobId) -> 
             StreamEvent::Terminal(Terminal::Done) => return Ok(()),
             StreamEvent::Terminal(Terminal::Error(msg)) => return Err(Broken::HiveEnded(msg)),
             StreamEvent::Terminal(Terminal::Cancelled) => {
-                return Err(Broken::HiveEnded(format!("hive '{name}' cancelled the job")))
+                return Err(Broken::HiveEnded(format!(
+                    "hive '{name}' cancelled the job"
+                )))
             }
         }
     }

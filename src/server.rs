@@ -38,7 +38,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/health", get(|| async { Json(json!({"ok": true})) }))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(node)
@@ -63,7 +66,10 @@ fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
 }
 
-async fn create_job(State(node): State<Arc<Node>>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn create_job(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
@@ -124,7 +130,9 @@ async fn stream_job(State(node): State<Arc<Node>>, Path(raw): Path<String>) -> R
                 status: status.as_u16(),
             });
             let msg = match e {
-                TakeError::Unknown => format!("unknown job '{id}' (never created, expired or finished)"),
+                TakeError::Unknown => {
+                    format!("unknown job '{id}' (never created, expired or finished)")
+                }
                 TakeError::Taken => format!("the stream of job '{id}' is already taken"),
             };
             error(status, msg)
@@ -140,7 +148,9 @@ async fn cancel_job(State(node): State<Arc<Node>>, Path(raw): Path<String>) -> R
     match node.cancel(&id) {
         Ok(()) => Json(json!({ "job_id": id, "state": "cancelled" })).into_response(),
         Err(CancelError::Unknown) => error(StatusCode::NOT_FOUND, format!("unknown job '{id}'")),
-        Err(e @ CancelError::Terminal(_)) => error(StatusCode::CONFLICT, format!("job '{id}': {e}")),
+        Err(e @ CancelError::Terminal(_)) => {
+            error(StatusCode::CONFLICT, format!("job '{id}': {e}"))
+        }
     }
 }
 

@@ -98,7 +98,11 @@ impl SseReader {
                 self.event.clear();
                 return Ok(None);
             }
-            let event = if self.event.is_empty() { "message" } else { &self.event };
+            let event = if self.event.is_empty() {
+                "message"
+            } else {
+                &self.event
+            };
             let parsed = StreamEvent::from_sse(event, &self.data.join("\n"))
                 .map_err(StreamError::Protocol)?;
             self.event.clear();

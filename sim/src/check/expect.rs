@@ -1,0 +1,53 @@
+//! **expect** — each job's outcome is the one its scenario line demands (`expect`).
+//!
+//! Not a SPEC §9 invariant but the scenario author's own assertion: it pins a regression
+//! scenario to the behaviour it documents (e.g. "a job on a partitioned hive ends in error").
+
+use super::view::keeper_jobs;
+use super::Violation;
+use crate::scenario::{Expect, Scenario};
+use crate::trace::Trace;
+
+/// Compares each job's outcome with its `expect`.
+pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for k in keeper_jobs(scenario, trace) {
+        if k.plan.expect == Expect::Any {
+            continue;
+        }
+        let got = k.outcome.map_or("no outcome", |(_, o, _)| o);
+        if got != k.plan.expect.name() {
+            let detail = k
+                .outcome
+                .map(|(_, _, m)| m)
+                .filter(|m| !m.is_empty())
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default();
+            out.push(Violation {
+                invariant: "expect",
+                t: k.outcome.map_or(trace.end(), |o| o.0),
+                host: k.plan.keeper.clone(),
+                job: k.label(),
+                message: format!("expected {}, got {got}{detail}", k.plan.expect.name()),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::*;
+
+    #[test]
+    fn fires_when_the_outcome_differs() {
+        let (mut scenario, trace) = two_jobs();
+        scenario.jobs[0].expect = Expect::Done;
+        assert_eq!(check(&scenario, &trace), []);
+        scenario.jobs[0].expect = Expect::Cancelled;
+        let v = check(&scenario, &trace);
+        assert_eq!(v.len(), 1);
+        assert!(v[0].message.contains("expected cancelled, got done"));
+    }
+}

@@ -1,0 +1,177 @@
+//! Derived views of a trace that several checkers share: each scenario job as its keeper
+//! saw it, the hub records of each host split at crashes, and channel lifetimes.
+
+use crate::scenario::{JobPlan, Scenario};
+use crate::trace::{Trace, What};
+use rbee::event::StreamEvent;
+use rbee::ids::JobId;
+use rbee::observer::HubRecord;
+use std::collections::BTreeMap;
+
+/// One scenario job, from its keeper's side.
+#[derive(Debug)]
+pub struct KeeperJob<'a> {
+    /// Index in the scenario.
+    pub index: usize,
+    /// The plan.
+    pub plan: &'a JobPlan,
+    /// When it was accepted, and its job id.
+    pub submit: Option<(u64, JobId)>,
+    /// Every event received, with its time.
+    pub received: Vec<(u64, &'a StreamEvent)>,
+    /// When and how it ended: (t, outcome, message).
+    pub outcome: Option<(u64, &'a str, &'a str)>,
+}
+
+impl KeeperJob<'_> {
+    /// The job id, or `#index` if it was never created.
+    pub fn label(&self) -> String {
+        self.submit
+            .as_ref()
+            .map_or_else(|| format!("#{}", self.index), |(_, j)| j.to_string())
+    }
+
+    /// The terminal events received.
+    pub fn terminals(&self) -> impl Iterator<Item = &(u64, &StreamEvent)> {
+        self.received
+            .iter()
+            .filter(|(_, e)| matches!(e, StreamEvent::Terminal(_)))
+    }
+}
+
+/// Every scenario job's keeper view, by index.
+pub fn keeper_jobs<'a>(scenario: &'a Scenario, trace: &'a Trace) -> Vec<KeeperJob<'a>> {
+    let mut jobs: Vec<KeeperJob> = scenario
+        .jobs
+        .iter()
+        .enumerate()
+        .map(|(index, plan)| KeeperJob {
+            index,
+            plan,
+            submit: None,
+            received: Vec::new(),
+            outcome: None,
+        })
+        .collect();
+    for e in &trace.entries {
+        let (index, update): (usize, Box<dyn FnOnce(&mut KeeperJob<'a>)>) = match &e.what {
+            What::Submit { index, job } => (
+                *index,
+                Box::new(move |k| k.submit = Some((e.t, job.clone()))),
+            ),
+            What::Received { index, event, .. } => {
+                (*index, Box::new(move |k| k.received.push((e.t, event))))
+            }
+            What::Outcome {
+                index,
+                outcome,
+                message,
+                ..
+            } => (
+                *index,
+                Box::new(move |k| k.outcome = Some((e.t, outcome.as_str(), message.as_str()))),
+            ),
+            _ => continue,
+        };
+        if let Some(k) = jobs.get_mut(index) {
+            update(k);
+        }
+    }
+    jobs
+}
+
+/// A hub record with its time, host and the host's life number (bumped by crash/restart).
+#[derive(Debug)]
+pub struct HostRecord<'a> {
+    /// Simulated time.
+    pub t: u64,
+    /// Host.
+    pub host: &'a str,
+    /// How many crash/restart faults hit the host before this record.
+    pub life: u32,
+    /// The record.
+    pub record: &'a HubRecord,
+}
+
+/// Every hub record in trace order, with host lives.
+pub fn hub_records(trace: &Trace) -> Vec<HostRecord<'_>> {
+    let mut lives: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in &trace.entries {
+        match &e.what {
+            What::Fault { fault, hosts } if fault == "crash" || fault == "restart" => {
+                for h in hosts {
+                    *lives.entry(h.as_str()).or_default() += 1;
+                }
+            }
+            What::Hub { record } => out.push(HostRecord {
+                t: e.t,
+                host: &e.host,
+                life: lives.get(e.host.as_str()).copied().unwrap_or(0),
+                record,
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The job a hub record is about.
+pub fn record_job(record: &HubRecord) -> Option<&JobId> {
+    match record {
+        HubRecord::Create { job, .. }
+        | HubRecord::Take { job }
+        | HubRecord::Execute { job }
+        | HubRecord::Deliver { job, .. }
+        | HubRecord::DropNoChannel { job, .. }
+        | HubRecord::DropFull { job, .. }
+        | HubRecord::Remove { job }
+        | HubRecord::State { job, .. }
+        | HubRecord::Forget { job }
+        | HubRecord::Forward { job, .. } => Some(job),
+        HubRecord::StreamRefused { .. } => None,
+    }
+}
+
+/// Tracks which channels are live on which host as records are replayed in order.
+#[derive(Default, Debug)]
+pub struct Channels<'a> {
+    live: BTreeMap<(&'a str, u32, &'a JobId), bool>,
+}
+
+impl<'a> Channels<'a> {
+    /// Applies a record (Create opens, Remove closes, Take marks taken).
+    pub fn apply(&mut self, r: &HostRecord<'a>) {
+        match r.record {
+            HubRecord::Create { job, .. } => {
+                self.live.insert((r.host, r.life, job), false);
+            }
+            HubRecord::Remove { job } => {
+                self.live.remove(&(r.host, r.life, job));
+            }
+            HubRecord::Take { job } => {
+                if let Some(taken) = self.live.get_mut(&(r.host, r.life, job)) {
+                    *taken = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `Some(taken)` if the job has a live channel on that host life.
+    pub fn state(&self, host: &str, life: u32, job: &JobId) -> Option<bool> {
+        let live: &BTreeMap<(&str, u32, &JobId), bool> = &self.live;
+        live.get(&(host, life, job)).copied()
+    }
+}
+
+/// The last state of each job on the queen.
+pub fn queen_final_states(trace: &Trace) -> BTreeMap<&JobId, &rbee::observer::JobState> {
+    let mut out = BTreeMap::new();
+    for r in hub_records(trace) {
+        if let (true, HubRecord::State { job, state }) = (r.host == "queen", r.record) {
+            out.insert(job, state);
+        }
+    }
+    out
+}

@@ -1,0 +1,190 @@
+//! The recorded trace of one run: every hub and registry record of every process, every
+//! event each keeper received and how each keeper's job ended, every fault — in simulation
+//! order, stamped with simulated time and host — and its stable hash.
+//!
+//! The trace is the only input of the invariant checkers, and its hash is the determinism
+//! witness: the same scenario and seed give a byte-identical canonical trace.
+
+use rbee::event::StreamEvent;
+use rbee::ids::JobId;
+use rbee::observer::{HubRecord, Observer};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+
+/// One recorded happening.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Simulated time since the start of the run, in ms.
+    pub t: u64,
+    /// The host it happened on (`queen`, a hive, a keeper, or `sim` for faults).
+    pub host: String,
+    /// What happened.
+    pub what: What,
+}
+
+/// The kinds of trace entries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum What {
+    /// A hub / registry record of a process.
+    Hub {
+        /// The record.
+        record: HubRecord,
+    },
+    /// A keeper's job was accepted.
+    Submit {
+        /// Index of the job in the scenario.
+        index: usize,
+        /// The queen's job id.
+        job: JobId,
+    },
+    /// A keeper's submit was refused or failed.
+    SubmitFailed {
+        /// Index of the job in the scenario.
+        index: usize,
+        /// Why.
+        error: String,
+    },
+    /// A keeper received one stream event.
+    Received {
+        /// Index of the job in the scenario.
+        index: usize,
+        /// The job whose stream it was read from.
+        job: JobId,
+        /// The event.
+        event: StreamEvent,
+    },
+    /// A keeper sent a DELETE for its job.
+    Cancel {
+        /// Index of the job in the scenario.
+        index: usize,
+        /// The job.
+        job: JobId,
+        /// `ok` or the error.
+        result: String,
+    },
+    /// How a keeper's job ended from the keeper's side.
+    Outcome {
+        /// Index of the job in the scenario.
+        index: usize,
+        /// The job, if it was created.
+        job: Option<JobId>,
+        /// `done`, `error`, `cancelled`, `lost`, `detached`, `never_connected`, `rejected`.
+        outcome: String,
+        /// Error text, if any.
+        message: String,
+    },
+    /// A fault fired.
+    Fault {
+        /// `partition`, `repair`, `hold`, `release`, `crash`, `restart`.
+        fault: String,
+        /// The hosts it names.
+        hosts: Vec<String>,
+    },
+    /// A process panicked (always a violation).
+    Panic {
+        /// The panic message.
+        message: String,
+    },
+    /// The scenario's time limit was reached before every keeper finished.
+    TimeLimit,
+    /// Final state of a process once the run settled.
+    Quiescence {
+        /// Live channels in its hub.
+        channels: usize,
+        /// Live jobs in its registry.
+        jobs: usize,
+        /// Its hub's missing-channel drop counter.
+        dropped_no_channel: u64,
+        /// Whether the run reached quiescence (every hub and registry empty) in time.
+        settled: bool,
+    },
+}
+
+/// A whole run's entries, in order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    /// The entries.
+    pub entries: Vec<Entry>,
+}
+
+impl Trace {
+    /// The canonical text form: one JSON object per line.
+    pub fn canonical(&self) -> String {
+        let mut out = String::new();
+        for e in &self.entries {
+            out.push_str(&serde_json::to_string(e).expect("trace entries serialise"));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// SHA-256 of the canonical form, first 16 bytes in hex: stable across processes,
+    /// machines and releases.
+    pub fn hash(&self) -> String {
+        let digest = Sha256::digest(self.canonical().as_bytes());
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Simulated time of the last entry.
+    pub fn end(&self) -> u64 {
+        self.entries.last().map_or(0, |e| e.t)
+    }
+}
+
+/// A shared, append-only trace that every host of a run writes into.
+#[derive(Clone, Debug, Default)]
+pub struct Recorder {
+    entries: Arc<Mutex<Vec<Entry>>>,
+}
+
+impl Recorder {
+    /// Appends an entry stamped with the current simulated time.
+    pub fn push(&self, host: &str, what: What) {
+        let t = turmoil::sim_elapsed().map_or(0, |d| d.as_millis() as u64);
+        self.push_at(t, host, what);
+    }
+
+    /// Appends an entry with an explicit time (outside any host).
+    pub fn push_at(&self, t: u64, host: &str, what: What) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Entry {
+                t,
+                host: host.to_owned(),
+                what,
+            });
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> Trace {
+        Trace {
+            entries: self
+                .entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+
+    /// An observer for the process on `host`.
+    pub fn observer(&self, host: &str) -> Arc<dyn Observer> {
+        Arc::new(HostObserver {
+            host: host.to_owned(),
+            recorder: self.clone(),
+        })
+    }
+}
+
+struct HostObserver {
+    host: String,
+    recorder: Recorder,
+}
+
+impl Observer for HostObserver {
+    fn record(&self, _at_ms: u64, record: HubRecord) {
+        self.recorder.push(&self.host, What::Hub { record });
+    }
+}

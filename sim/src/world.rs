@@ -1,0 +1,377 @@
+//! Builds and runs one simulated world from a scenario: the queen and each hive as turmoil
+//! hosts running the real `rbee` server, each keeper as a turmoil client running the real
+//! keeper library, faults fired at their simulated time, and a settle phase that lets the
+//! system reach quiescence before the final state of every process is recorded.
+//!
+//! SPEC §8a is followed to the letter: tokio's RNG is seeded from the scenario seed (the
+//! build sets `--cfg tokio_unstable`), the epoch is fixed, every random choice of the system
+//! comes from one RNG seeded from the seed, and nothing reads the wall clock.
+
+use crate::net::{SimDial, SimListener};
+use crate::scenario::{Behaviour, FaultKind, FaultPlan, JobPlan, Mode, Scenario};
+use crate::trace::{Recorder, Trace, What};
+use rbee::dial::Endpoint;
+use rbee::hive::Hive;
+use rbee::ids::IdGen;
+use rbee::keeper::{Flow, Keeper, KeeperError, Outcome};
+use rbee::node::{HiveTarget, Node, NodeConfig, Role};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Port of the queen inside the simulation.
+pub const QUEEN_PORT: u16 = 7833;
+/// Port of every hive inside the simulation.
+pub const HIVE_PORT: u16 = 7835;
+/// Fixed simulated wall-clock start (2023-11-14T22:13:20Z), so no run depends on today.
+pub const EPOCH_SECS: u64 = 1_700_000_000;
+/// How long after the keepers finish the world may take to settle: the 60 s TTL of a
+/// never-streamed job, plus the 15 s silence limit, plus margin.
+pub const SETTLE_MS: u64 = 80_000;
+
+/// Knobs of a run that are not part of the scenario.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// The seed (overrides the scenario's).
+    pub seed: u64,
+    /// Job TTL of every process (SPEC default 60 s).
+    pub ttl: Duration,
+}
+
+impl RunOptions {
+    /// Defaults of SPEC §4 with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+type Nodes = Rc<RefCell<BTreeMap<String, Arc<Node>>>>;
+
+/// What every process of one run shares: the run's id RNG, the recorder, the TTL.
+#[derive(Clone)]
+struct Env {
+    ids: IdGen,
+    recorder: Recorder,
+    ttl: Duration,
+}
+
+impl Env {
+    fn config(&self, role: Role, host: &str) -> NodeConfig {
+        NodeConfig {
+            ids: self.ids.clone(),
+            dial: Arc::new(SimDial),
+            observer: self.recorder.observer(host),
+            ttl: self.ttl,
+            ..NodeConfig::new(role)
+        }
+    }
+}
+
+/// Runs `scenario` and returns its trace.
+pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
+    let recorder = Recorder::default();
+    let nodes: Nodes = Rc::default();
+    let ids = IdGen::seeded(options.seed);
+    let mut sim = turmoil::Builder::new()
+        .simulation_duration(Duration::from_millis(
+            scenario.run_for_ms + SETTLE_MS + 60_000,
+        ))
+        .tick_duration(Duration::from_millis(1))
+        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
+        .rng_seed(options.seed)
+        .build();
+
+    let env = Env {
+        ids,
+        recorder: recorder.clone(),
+        ttl: options.ttl,
+    };
+    // The queen. Integrated mode gives it the hives as in-process handlers, rebuilt from
+    // the initial catalogue on every (re)start.
+    {
+        let (scenario, nodes, env) = (scenario.clone(), nodes.clone(), env.clone());
+        sim.host("queen", move || {
+            let targets: BTreeMap<String, HiveTarget> = scenario
+                .hives
+                .iter()
+                .map(|h| {
+                    let target = match scenario.mode {
+                        Mode::Distributed => HiveTarget::Remote(Endpoint {
+                            host: h.clone(),
+                            port: HIVE_PORT,
+                        }),
+                        Mode::Integrated => HiveTarget::Local(Arc::new(Hive::new(
+                            h.clone(),
+                            scenario.models.clone(),
+                        ))),
+                    };
+                    (h.clone(), target)
+                })
+                .collect();
+            let config = env.config(Role::Queen(targets), "queen");
+            serve_host("queen", QUEEN_PORT, config, nodes.clone())
+        });
+    }
+    if scenario.mode == Mode::Distributed {
+        for hive in &scenario.hives {
+            let (name, models) = (hive.clone(), scenario.models.clone());
+            let (nodes, env) = (nodes.clone(), env.clone());
+            sim.host(hive.as_str(), move || {
+                let role = Role::Hive(Arc::new(Hive::new(name.clone(), models.clone())));
+                serve_host(&name, HIVE_PORT, env.config(role, &name), nodes.clone())
+            });
+        }
+    }
+    for keeper in &scenario.keepers {
+        let jobs: Vec<(usize, JobPlan)> = scenario
+            .jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| &j.keeper == keeper)
+            .map(|(i, j)| (i, j.clone()))
+            .collect();
+        let (name, recorder) = (keeper.clone(), recorder.clone());
+        sim.client(keeper.as_str(), async move {
+            let client = Keeper::new(
+                Arc::new(SimDial),
+                Endpoint {
+                    host: "queen".into(),
+                    port: QUEEN_PORT,
+                },
+            );
+            let start = tokio::time::Instant::now();
+            let runs = jobs
+                .into_iter()
+                .map(|(index, plan)| keeper_job(&name, &client, &recorder, start, index, plan));
+            futures::future::join_all(runs).await;
+            Ok(())
+        });
+    }
+
+    drive(&mut sim, scenario, &recorder, &nodes);
+    recorder.trace()
+}
+
+fn serve_host(
+    name: &str,
+    port: u16,
+    config: NodeConfig,
+    nodes: Nodes,
+) -> impl std::future::Future<Output = turmoil::Result> + 'static {
+    let name = name.to_owned();
+    async move {
+        let node = Node::new(config);
+        nodes.borrow_mut().insert(name, node.clone());
+        let listener = SimListener::bind(port).await?;
+        rbee::server::serve(listener, node, std::future::pending()).await?;
+        Ok(())
+    }
+}
+
+/// One keeper job: submit at its time, then follow / disconnect / never connect / cancel.
+async fn keeper_job(
+    name: &str,
+    keeper: &Keeper,
+    recorder: &Recorder,
+    start: tokio::time::Instant,
+    index: usize,
+    plan: JobPlan,
+) {
+    tokio::time::sleep_until(start + Duration::from_millis(plan.at_ms)).await;
+    let outcome = |job, outcome: &str, message: String| What::Outcome {
+        index,
+        job,
+        outcome: outcome.to_owned(),
+        message,
+    };
+    let submitted = match keeper.submit(&plan.operation.to_json()).await {
+        Ok(s) => s,
+        Err(e) => {
+            let kind = match e {
+                KeeperError::Rejected { .. } => "rejected",
+                _ => "lost",
+            };
+            recorder.push(
+                name,
+                What::SubmitFailed {
+                    index,
+                    error: e.to_string(),
+                },
+            );
+            recorder.push(name, outcome(None, kind, e.to_string()));
+            return;
+        }
+    };
+    let job = submitted.job_id.clone();
+    recorder.push(
+        name,
+        What::Submit {
+            index,
+            job: job.clone(),
+        },
+    );
+    if plan.behaviour == Behaviour::NeverConnect {
+        recorder.push(name, outcome(Some(job), "never_connected", String::new()));
+        return;
+    }
+    let cancel = async {
+        if let Behaviour::CancelAt(at) = plan.behaviour {
+            tokio::time::sleep_until(start + Duration::from_millis(at)).await;
+            let result = match keeper.cancel(&job).await {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            recorder.push(
+                name,
+                What::Cancel {
+                    index,
+                    job: job.clone(),
+                    result,
+                },
+            );
+        }
+    };
+    let follow = async {
+        tokio::time::sleep(Duration::from_millis(plan.connect_after_ms)).await;
+        let mut seen = 0u64;
+        let limit = match plan.behaviour {
+            Behaviour::DisconnectAfter(n) => Some(n),
+            _ => None,
+        };
+        let result = keeper
+            .follow(&submitted, |event| {
+                recorder.push(
+                    name,
+                    What::Received {
+                        index,
+                        job: job.clone(),
+                        event: event.clone(),
+                    },
+                );
+                seen += 1;
+                match limit {
+                    Some(n) if seen >= n => Flow::Stop,
+                    _ => Flow::Continue,
+                }
+            })
+            .await;
+        let what = match &result {
+            Ok(o @ (Outcome::Failed(m) | Outcome::Lost(m))) => {
+                outcome(Some(job.clone()), o.name(), m.clone())
+            }
+            Ok(o) => outcome(Some(job.clone()), o.name(), String::new()),
+            Err(e) => outcome(Some(job.clone()), "lost", e.to_string()),
+        };
+        recorder.push(name, what);
+    };
+    tokio::join!(follow, cancel);
+}
+
+fn apply(sim: &mut turmoil::Sim<'_>, fault: &FaultPlan, nodes: &Nodes) {
+    let h = &fault.hosts;
+    match fault.kind {
+        FaultKind::Partition => sim.partition(h[0].as_str(), h[1].as_str()),
+        FaultKind::Repair => sim.repair(h[0].as_str(), h[1].as_str()),
+        FaultKind::Hold => sim.hold(h[0].as_str(), h[1].as_str()),
+        FaultKind::Release => sim.release(h[0].as_str(), h[1].as_str()),
+        FaultKind::Crash => {
+            sim.crash(h[0].as_str());
+            nodes.borrow_mut().remove(&h[0]);
+        }
+        FaultKind::Restart => sim.bounce(h[0].as_str()),
+    }
+}
+
+fn quiescent(nodes: &Nodes) -> bool {
+    nodes
+        .borrow()
+        .values()
+        .all(|n| n.hub().stats().live_channels == 0 && n.jobs().is_empty())
+}
+
+/// Steps the simulation: faults at their time, until every keeper is done (or the time
+/// limit), then until quiescence (or the settle limit); records the final state.
+fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, recorder: &Recorder, nodes: &Nodes) {
+    let mut faults: Vec<FaultPlan> = scenario.faults.clone();
+    faults.sort_by_key(|f| f.at_ms);
+    let mut faults = faults.into_iter().peekable();
+    let now = |sim: &turmoil::Sim<'_>| sim.elapsed().as_millis() as u64;
+    let mut step = |sim: &mut turmoil::Sim<'_>| -> Option<bool> {
+        let t = now(sim);
+        while let Some(f) = faults.next_if(|f| f.at_ms <= t) {
+            recorder.push_at(
+                t,
+                "sim",
+                What::Fault {
+                    fault: f.kind.name().into(),
+                    hosts: f.hosts.clone(),
+                },
+            );
+            apply(sim, &f, nodes);
+        }
+        match catch_unwind(AssertUnwindSafe(|| sim.step())) {
+            Ok(Ok(finished)) => Some(finished),
+            Ok(Err(e)) => {
+                recorder.push_at(
+                    now(sim),
+                    "sim",
+                    What::Panic {
+                        message: e.to_string(),
+                    },
+                );
+                None
+            }
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "panic".into());
+                recorder.push_at(now(sim), "sim", What::Panic { message });
+                None
+            }
+        }
+    };
+    let mut broken = false;
+    loop {
+        match step(sim) {
+            Some(true) => break,
+            Some(false) => {}
+            None => {
+                broken = true;
+                break;
+            }
+        }
+        if now(sim) >= scenario.run_for_ms {
+            recorder.push_at(now(sim), "sim", What::TimeLimit);
+            break;
+        }
+    }
+    let settle_until = now(sim) + SETTLE_MS;
+    while !broken && !quiescent(nodes) && now(sim) < settle_until {
+        if step(sim).is_none() {
+            break;
+        }
+    }
+    let settled = quiescent(nodes);
+    let t = now(sim);
+    for (host, node) in nodes.borrow().iter() {
+        let stats = node.hub().stats();
+        recorder.push_at(
+            t,
+            host,
+            What::Quiescence {
+                channels: stats.live_channels,
+                jobs: node.jobs().len(),
+                dropped_no_channel: stats.dropped_no_channel,
+                settled,
+            },
+        );
+    }
+}
