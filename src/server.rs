@@ -97,20 +97,16 @@ async fn create_job(
     }
 }
 
-fn parse_id(node: &Node, raw: &str) -> Result<JobId, Response> {
-    JobId::parse(raw).map_err(|e| {
-        node.record(HubRecord::StreamRefused {
-            job: raw.to_owned(),
-            status: 400,
-        });
-        error(StatusCode::BAD_REQUEST, e)
-    })
-}
-
 async fn stream_job(State(node): State<Arc<Node>>, Path(raw): Path<String>) -> Response {
-    let id = match parse_id(&node, &raw) {
+    let id = match JobId::parse(&raw) {
         Ok(id) => id,
-        Err(resp) => return resp,
+        Err(e) => {
+            node.record(HubRecord::StreamRefused {
+                job: raw,
+                status: 400,
+            });
+            return error(StatusCode::BAD_REQUEST, e);
+        }
     };
     match node.take(&id) {
         Ok((job, rx)) => Sse::new(job_stream(node.clone(), job, rx))

@@ -39,6 +39,12 @@ pub enum Expect {
     Error,
     /// `cancelled`.
     Cancelled,
+    /// The keeper lost its connection (an extension of SPEC §7: a crashed or cut-off queen).
+    Lost,
+    /// The keeper dropped its stream on purpose (`disconnect_after_events`; extension).
+    Detached,
+    /// The keeper never connected (`never_connect`; extension).
+    NeverConnected,
     /// Anything.
     Any,
 }
@@ -49,6 +55,9 @@ impl Expect {
             "done" => Self::Done,
             "error" => Self::Error,
             "cancelled" => Self::Cancelled,
+            "lost" => Self::Lost,
+            "detached" => Self::Detached,
+            "never_connected" => Self::NeverConnected,
             "any" => Self::Any,
             _ => return None,
         })
@@ -60,6 +69,9 @@ impl Expect {
             Self::Done => "done",
             Self::Error => "error",
             Self::Cancelled => "cancelled",
+            Self::Lost => "lost",
+            Self::Detached => "detached",
+            Self::NeverConnected => "never_connected",
             Self::Any => "any",
         }
     }
@@ -667,7 +679,7 @@ fn parse_job(
             src.err(
                 src.key_line(span, "expect"),
                 "expect",
-                format!("'{e}' is not one of done, error, cancelled, any"),
+                format!("'{e}' is not one of done, error, cancelled, lost, any"),
             )
         })?,
     };

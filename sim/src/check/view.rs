@@ -54,27 +54,28 @@ pub fn keeper_jobs<'a>(scenario: &'a Scenario, trace: &'a Trace) -> Vec<KeeperJo
         })
         .collect();
     for e in &trace.entries {
-        let (index, update): (usize, Box<dyn FnOnce(&mut KeeperJob<'a>)>) = match &e.what {
-            What::Submit { index, job } => (
-                *index,
-                Box::new(move |k| k.submit = Some((e.t, job.clone()))),
-            ),
+        match &e.what {
+            What::Submit { index, job } => {
+                if let Some(k) = jobs.get_mut(*index) {
+                    k.submit = Some((e.t, job.clone()));
+                }
+            }
             What::Received { index, event, .. } => {
-                (*index, Box::new(move |k| k.received.push((e.t, event))))
+                if let Some(k) = jobs.get_mut(*index) {
+                    k.received.push((e.t, event));
+                }
             }
             What::Outcome {
                 index,
                 outcome,
                 message,
                 ..
-            } => (
-                *index,
-                Box::new(move |k| k.outcome = Some((e.t, outcome.as_str(), message.as_str()))),
-            ),
-            _ => continue,
-        };
-        if let Some(k) = jobs.get_mut(index) {
-            update(k);
+            } => {
+                if let Some(k) = jobs.get_mut(*index) {
+                    k.outcome = Some((e.t, outcome.as_str(), message.as_str()));
+                }
+            }
+            _ => {}
         }
     }
     jobs

@@ -1,0 +1,93 @@
+//! The `rbee-sim` binary: exit codes, output shape, and hashes across processes.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn sim() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rbee-sim"))
+}
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+fn write_temp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rbee-sim-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Proves an invalid scenario exits 2 with `file:line: key: message` and runs nothing.
+#[test]
+fn an_invalid_scenario_exits_2_naming_file_line_and_key() {
+    let cases = [
+        ("unknown_key.toml", "name = \"x\"\nkeepers = [\"a\"]\ncolour = 1\n", ":3: `colour`"),
+        (
+            "unknown_host.toml",
+            "name = \"x\"\nhives = [\"h\"]\nkeepers = [\"a\"]\n\n[[faults]]\nat_ms = 1\nkind = \"crash\"\nhost = \"nope\"\n",
+            ":8: `host`: unknown host 'nope'",
+        ),
+        (
+            "unknown_op.toml",
+            "name = \"x\"\nhives = [\"h\"]\nkeepers = [\"a\"]\n\n[[jobs]]\nkeeper = \"a\"\noperation = \"fly\"\n",
+            ":7: `operation`",
+        ),
+        (
+            "unknown_keeper.toml",
+            "name = \"x\"\nhives = [\"h\"]\nkeepers = [\"a\"]\n\n[[jobs]]\nkeeper = \"zed\"\noperation = \"status\"\n",
+            ":6: `keeper`: unknown keeper 'zed'",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        let path = write_temp(name, text);
+        let out = sim().arg("replay").arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{}{needle}", path.display())),
+            "{name}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{name}: ran something");
+    }
+}
+
+/// Proves two separate processes print the same `trace <hash>` last line for a seed, and
+/// that `--check-determinism` passes.
+#[test]
+fn two_processes_print_the_same_trace_hash() {
+    let file = repo("scenarios/basic_distributed.toml");
+    let last_line = |extra: &[&str]| {
+        let out = sim().arg("replay").arg(&file).args(extra).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        stdout.lines().last().unwrap().to_owned()
+    };
+    let a = last_line(&[]);
+    assert!(a.starts_with("trace ") && a.len() == 6 + 32, "{a}");
+    assert_eq!(a, last_line(&["--check-determinism"]));
+    assert_ne!(a, last_line(&["--seed", "1"]));
+}
+
+/// Proves a violated `expect` exits 1 and prints the replay command.
+#[test]
+fn a_violation_exits_1_with_a_replay_line() {
+    let text = "name = \"x\"\nhives = [\"h\"]\nkeepers = [\"a\"]\n\n[[jobs]]\nkeeper = \"a\"\noperation = \"model_get\"\nhive_id = \"h\"\nmodel = \"absent\"\nexpect = \"done\"\n";
+    let path = write_temp("violation.toml", text);
+    let out = sim().arg("replay").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("expect                 VIOLATED (1)"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rbee-sim replay"));
+}

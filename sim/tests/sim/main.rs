@@ -1,0 +1,7 @@
+//! Integration tests of the simulator: scenario replays, fault kinds, the CLI.
+//! One binary with a tiny harness so each test is a few lines.
+
+mod cli;
+mod faults;
+mod harness;
+mod scenarios;
