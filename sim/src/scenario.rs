@@ -808,3 +808,73 @@ fn parse_fault(
     };
     Ok(FaultPlan { at_ms, kind, hosts })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "name = \"t\"\nhives = [\"hive-a\"]\nkeepers = [\"alice\"]\n";
+
+    fn err(text: &str) -> ScenarioError {
+        Scenario::parse("s.toml", text).expect_err("must be rejected")
+    }
+
+    #[test]
+    fn a_full_scenario_parses_with_defaults() {
+        let s = Scenario::parse(
+            "s.toml",
+            &format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_download\"\nhive_id = \"hive-a\"\nmodel = \"m\"\ncancel_at_ms = 5\n"),
+        )
+        .unwrap();
+        assert_eq!(s.mode, Mode::Distributed);
+        assert_eq!(s.run_for_ms, DEFAULT_RUN_FOR_MS);
+        assert_eq!(s.models, ["tinyllama"]);
+        assert_eq!(s.jobs[0].behaviour, Behaviour::CancelAt(5));
+        assert_eq!(s.jobs[0].expect, Expect::Any);
+        assert_eq!(s.hosts(), ["queen", "hive-a", "alice"]);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let cases: [(String, usize, &str, &str); 9] = [
+            (format!("{HEAD}bogus = 1\n"), 4, "bogus", "unknown field"),
+            (format!("{HEAD}run_for_ms = 0\n"), 4, "run_for_ms", "must be 1 to"),
+            (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_get\"\nhive_id = \"hive-a\"\n"), 7, "operation", "missing field `model`"),
+            (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"status\"\ncolour = \"red\"\n"), 8, "colour", "unknown field `colour`"),
+            (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_list\"\nhive_id = \"hive-z\"\n"), 8, "hive_id", "unknown hive 'hive-z'"),
+            (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"status\"\nnever_connect = true\ncancel_at_ms = 3\n"), 8, "never_connect", "at most one"),
+            (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"status\"\nat_ms = -4\n"), 8, "at_ms", "non-negative"),
+            (format!("{HEAD}\n[[faults]]\nat_ms = 1\nkind = \"partition\"\nbetween = [\"queen\", \"bob\"]\n"), 8, "between", "unknown host 'bob'"),
+            (format!("{HEAD}\n[[faults]]\nkind = \"crash\"\nhost = \"alice\"\n"), 7, "host", "not to keeper"),
+        ];
+        for (text, line, key, needle) in cases {
+            let e = err(&text);
+            assert_eq!((e.line, e.key.as_str()), (line, key), "{e}\n{text}");
+            assert!(e.message.contains(needle), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("s.toml:{line}: `{key}`")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_hive_fault_in_integrated_mode_explains_why() {
+        let text = "mode = \"integrated\"\nhives = [\"h\"]\nkeepers = [\"a\"]\n[[faults]]\nkind = \"crash\"\nhost = \"h\"\n";
+        assert!(err(text)
+            .message
+            .contains("integrated mode hives run inside the queen"));
+    }
+
+    #[test]
+    fn to_toml_round_trips() {
+        let text = format!(
+            "{HEAD}seed = 3\nmode = \"distributed\"\ndescription = \"d\"\n\n[[jobs]]\nkeeper = \"alice\"\nat_ms = 7\noperation = \"infer\"\nhive_id = \"hive-a\"\nmodel = \"m\"\nprompt = \"a b\"\nexpect = \"done\"\ndisconnect_after_events = 2\nconnect_after_ms = 9\n\n[[faults]]\nat_ms = 4\nkind = \"hold\"\nbetween = [\"queen\", \"hive-a\"]\n\n[[faults]]\nat_ms = 5\nkind = \"restart\"\nhost = \"hive-a\"\n"
+        );
+        let s = Scenario::parse("s.toml", &text).unwrap();
+        let back = Scenario::parse("again.toml", &s.to_toml()).unwrap();
+        assert_eq!(back, s);
+        assert!(s.validate().is_ok());
+    }
+}
