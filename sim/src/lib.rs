@@ -11,6 +11,8 @@
 //! | [`report`] | transcripts and verdict tables for people |
 
 pub mod check;
+pub mod explore;
+pub mod generate;
 pub mod net;
 pub mod report;
 pub mod scenario;

@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use rbee_sim::check::{check_all, determinism};
+use rbee_sim::explore::{explore, summary, ExploreConfig};
+use rbee_sim::generate::GenConfig;
 use rbee_sim::report::{transcripts, verdicts};
 use rbee_sim::scenario::Scenario;
 use rbee_sim::world::{run, RunOptions};
@@ -29,6 +31,42 @@ enum Command {
         #[arg(long)]
         check_determinism: bool,
     },
+    /// Generate and run a random scenario per seed; shrink and save every failure.
+    Explore {
+        /// Number of seeds.
+        #[arg(long, default_value_t = 100)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Most jobs per scenario.
+        #[arg(long, default_value_t = 10)]
+        jobs: usize,
+        /// Schedule faults (partitions, holds, crashes).
+        #[arg(long)]
+        faults: bool,
+        /// Directory for failing scenarios (and summary.txt).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only shard I of N (seeds with seed % N == I), e.g. 0/4.
+        #[arg(long, value_parser = parse_shard, default_value = "0/1")]
+        shard: (u64, u64),
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
+    let (i, n): (u64, u64) = (
+        i.parse().map_err(|_| "I is not a number")?,
+        n.parse().map_err(|_| "N is not a number")?,
+    );
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 <= I < N"));
+    }
+    Ok((i, n))
 }
 
 fn main() -> ExitCode {
@@ -38,6 +76,66 @@ fn main() -> ExitCode {
             seed,
             check_determinism,
         } => replay(&file, seed, check_determinism),
+        Command::Explore {
+            seeds,
+            from,
+            jobs,
+            faults,
+            out,
+            shard,
+            threads,
+        } => {
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let gen = GenConfig {
+                max_jobs: jobs.max(1),
+                faults,
+                ..GenConfig::default()
+            };
+            let cfg = ExploreConfig {
+                from,
+                seeds,
+                shard,
+                gen,
+                out,
+                threads,
+                shrink_budget: 200,
+            };
+            explore_cmd(&cfg)
+        }
+    }
+}
+
+fn explore_cmd(cfg: &ExploreConfig) -> ExitCode {
+    let total = (cfg.from..cfg.from.saturating_add(cfg.seeds))
+        .filter(|s| s % cfg.shard.1 == cfg.shard.0)
+        .count();
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let wall = std::time::Instant::now();
+    let results = explore(cfg, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let secs = wall.elapsed().as_secs_f64();
+    let text = summary(cfg, &results);
+    print!("{text}");
+    if let Some(dir) = &cfg.out {
+        let _ = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(dir.join("summary.txt"), &text));
+    }
+    let sim_ms: u64 = results.iter().map(|r| r.sim_ms).sum();
+    eprintln!(
+        "wall {secs:.1} s on {} thread(s): {:.1} seeds/s, {:.0}x simulated/wall",
+        cfg.threads,
+        results.len() as f64 / secs.max(1e-9),
+        sim_ms as f64 / 1000.0 / secs.max(1e-9)
+    );
+    if results.iter().any(|r| !r.violations.is_empty()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
