@@ -6,3 +6,4 @@ mod faults;
 mod harness;
 mod properties;
 mod scenarios;
+mod snapshots;
