@@ -112,6 +112,39 @@ fn default_max_tokens() -> u32 {
     16
 }
 
+/// Refuses a field whose JSON type does not fit, naming the field (SPEC §2: "wrong field
+/// (message names it)"). serde's own type errors for an internally tagged enum do not say
+/// which field was wrong ("invalid type: integer `7`, expected a string"), so the types
+/// are checked here first; a field name has the same type in every operation. Unknown
+/// fields are left to serde, whose message names them.
+fn check_field_type(name: &str, value: &serde_json::Value) -> Result<(), InvalidOperation> {
+    let (fits, expected) = match name {
+        "operation" | "hive_id" | "model" | "prompt" | "worker_id" => {
+            (value.is_string(), "a string")
+        }
+        "chunks" | "lines" | "max_tokens" => (
+            value.as_u64().is_some_and(|n| u32::try_from(n).is_ok()),
+            "an integer from 0 to 4294967295",
+        ),
+        "interval_ms" => (value.is_u64(), "a non-negative integer"),
+        _ => return Ok(()),
+    };
+    if fits {
+        return Ok(());
+    }
+    let got = match value {
+        serde_json::Value::Null => "null".to_owned(),
+        serde_json::Value::Bool(b) => b.to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(_) => "a string".to_owned(),
+        serde_json::Value::Array(_) => "an array".to_owned(),
+        serde_json::Value::Object(_) => "an object".to_owned(),
+    };
+    Err(InvalidOperation(format!(
+        "field `{name}` must be {expected}, got {got}"
+    )))
+}
+
 /// Why an operation is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -134,6 +167,11 @@ impl Operation {
         }
         if value.get("operation").is_none() {
             return Err(InvalidOperation("missing field `operation`".into()));
+        }
+        if let Some(fields) = value.as_object() {
+            for (name, field) in fields {
+                check_field_type(name, field)?;
+            }
         }
         let op: Self = serde_json::from_value(value)
             .map_err(|e| InvalidOperation(format!("invalid operation: {e}")))?;
@@ -281,7 +319,15 @@ mod tests {
                 r#"{"operation":"model_get","hive_id":"h"}"#,
                 "missing field `model`",
             ),
-            (r#"{"operation":"model_list","hive_id":7}"#, "invalid type"),
+            (
+                r#"{"operation":"model_list","hive_id":7}"#,
+                "field `hive_id` must be a string, got 7",
+            ),
+            (
+                r#"{"operation":"infer","hive_id":"h","model":"m","prompt":"p","max_tokens":-1}"#,
+                "field `max_tokens`",
+            ),
+            (r#"{"operation":7}"#, "field `operation` must be a string"),
             (
                 r#"{"operation":"model_list","hive_id":"h","colour":1}"#,
                 "unknown field `colour`",

@@ -1,0 +1,184 @@
+//! The queen → hive relay (SPEC §6) and the backpressure it relies on (§4.3).
+
+use crate::harness::*;
+use rbee::dial::Endpoint;
+use rbee::event::StreamEvent;
+use rbee::hive::Hive;
+use rbee::keeper::Outcome;
+use rbee::node::{HiveTarget, NodeConfig, Role};
+use rbee::observer::JobState;
+use rbee::operation::Operation;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+both_modes!(bug_05_worker_install_log_arrives_in_full);
+
+/// `worker_install`'s default 2000-line build log, emitted from a spawned sub-task, reaches
+/// the keeper in full and in order, through the queen's relay, with no `lagged` event.
+async fn bug_05_worker_install_log_arrives_in_full(mode: Mode) {
+    let cluster = Cluster::start(mode).await;
+    // `run` fails on any `lagged` event (Run::assert_well_formed).
+    let run = cluster
+        .run_settled(hive_op("worker_install", json!({})))
+        .await;
+    run.assert_done();
+    let log = run.human("worker_install_log");
+    assert_eq!(log.len(), 2000);
+    for (i, line) in log.iter().enumerate() {
+        assert!(
+            line.ends_with(&format!("({}/2000)", i + 1)),
+            "line {i}: {line}"
+        );
+    }
+    let actions = run.actions();
+    assert_eq!(
+        actions.first().map(String::as_str),
+        Some("worker_install_start")
+    );
+    assert_eq!(
+        actions.last().map(String::as_str),
+        Some("worker_install_complete")
+    );
+    for server in cluster.servers() {
+        assert_eq!(server.node.hub().stats().dropped_full, 0);
+    }
+}
+
+/// A queen reader that stalls (its channel holds only 8 events) makes the relay wait for
+/// space instead of dropping: all 600 relayed log lines arrive once the reader reads.
+///
+/// The stall is deterministic: the test takes the queen job's receiver itself, as the
+/// stream handler would, and does not read it until the channel has been full for a while.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_13_a_stalled_reader_makes_the_relay_wait_instead_of_dropping() {
+    let cluster = Cluster::start_with(Mode::Distributed, &["tinyllama"], |c| {
+        if matches!(c.role, Role::Queen(_)) {
+            c.capacity = Some(8);
+        }
+    })
+    .await;
+    let queen = &cluster.queen.node;
+    let op = Operation::from_value(hive_op("worker_install", json!({"lines": 600}))).expect("op");
+    let id = queen.create(op).expect("create");
+    let (job, mut rx) = queen.take(&id).expect("take");
+    let delivered = || queen.hub().stats().delivered;
+    eventually("the queen's channel fills up", || delivered() >= 8).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(delivered(), 8, "the relay waits while the channel is full");
+    assert_eq!(job.state(), JobState::Running);
+    let mut events = Vec::new();
+    while let Some(event) = rx.recv().await {
+        events.push(event);
+    }
+    queen.stream_finished(&job);
+    assert_eq!(job.state(), JobState::Completed);
+    assert!(!events.iter().any(|e| matches!(e, StreamEvent::Lagged(_))));
+    let seqs: Vec<_> = events.iter().filter_map(StreamEvent::seq).collect();
+    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
+    let log = events
+        .iter()
+        .filter(|e| action_of(e) == Some("worker_install_log"))
+        .count();
+    assert_eq!(log, 600);
+    assert_eq!(queen.hub().stats().dropped_full, 0);
+    cluster.settle("the stalled relay").await;
+}
+
+/// Hive markers are interpreted, not relayed: hive `done` → queen `done`, hive `error` →
+/// queen `error` carrying the hive's message verbatim; no narration carries a marker, and
+/// the forwarded job ran exactly once on the hive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_12_hive_markers_are_interpreted_not_relayed() {
+    let cluster = Cluster::start(Mode::Distributed).await;
+    let hive = cluster.hive.as_ref().expect("distributed");
+    let ok = cluster.run_settled(hive_op("model_list", json!({}))).await;
+    let failed = cluster
+        .run_settled(hive_op("model_get", json!({"model": "nope"})))
+        .await;
+    ok.assert_done();
+    assert_eq!(
+        failed.outcome,
+        Outcome::Failed(format!("model not found: 'nope' on hive '{HIVE}'"))
+    );
+    for run in [&ok, &failed] {
+        for n in run.narrations() {
+            let marker = ["[DONE]", "[ERROR]", "[CANCELLED]"]
+                .iter()
+                .any(|m| n.human.contains(m));
+            assert!(!marker, "a marker was re-narrated\n{}", run.transcript());
+        }
+        let hive_job = cluster.hive_job_of(&run.job.job_id);
+        assert_eq!(hive.recorder.executions(&hive_job), 1);
+    }
+    let hive_state = hive
+        .recorder
+        .states(&cluster.hive_job_of(&failed.job.job_id));
+    assert!(
+        matches!(hive_state.last(), Some(JobState::Failed(_))),
+        "{hive_state:?}"
+    );
+}
+
+/// A queen whose hive does not listen ends the job with an error naming the hive — never a
+/// hang, never `done`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_12_a_job_for_an_unreachable_hive_fails_naming_the_hive() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let target = HiveTarget::Remote(Endpoint {
+        host: "127.0.0.1".into(),
+        port,
+    });
+    let queen = Server::start(NodeConfig::new(Role::Queen(BTreeMap::from([(
+        HIVE.to_owned(),
+        target,
+    )]))))
+    .await;
+    let run = run(&queen.keeper(), hive_op("model_list", json!({}))).await;
+    run.assert_failed(&format!("hive '{HIVE}' unreachable"));
+    queen.settle("the failed forward").await;
+}
+
+/// A hive connection that breaks mid-job (the network, not the hive, fails) ends the queen
+/// job with an error naming the hive; the orphaned hive job is cancelled; all go back to 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_hive_connection_fails_the_job_naming_the_hive() {
+    let world = Arc::new(Hive::new(HIVE, ["tinyllama".to_owned()]));
+    let hive = Server::hive(world.clone(), |_| {}).await;
+    let link = Proxy::start(hive.endpoint.clone()).await;
+    let target = HiveTarget::Remote(link.endpoint.clone());
+    let queen = Server::start(NodeConfig::new(Role::Queen(BTreeMap::from([(
+        HIVE.to_owned(),
+        target,
+    )]))))
+    .await;
+    let cluster = Cluster {
+        queen,
+        hive: Some(hive),
+        world,
+    };
+    let keeper = cluster.keeper();
+    let job = keeper
+        .submit(&download("phi-2", 40, 25))
+        .await
+        .expect("submit");
+    let (progressed, follower) = follow_in_background(&keeper, &job, "model_download_progress", 2);
+    progressed.await.expect("the download progressed");
+    link.cut();
+    let run = follower.await.expect("follower");
+    run.assert_failed(&format!("lost connection to hive '{HIVE}'"));
+    cluster.settle("a broken hive link").await;
+    let hive = cluster.hive.as_ref().expect("hive");
+    let hive_state = hive.recorder.states(&cluster.hive_job_of(&job.job_id));
+    assert_eq!(
+        hive_state.last(),
+        Some(&JobState::Cancelled),
+        "{hive_state:?}"
+    );
+    assert_eq!(cluster.world.models(), ["tinyllama"]);
+}
