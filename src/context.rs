@@ -144,6 +144,17 @@ macro_rules! n {
     };
 }
 
+/// Emits a narration line and waits for buffer space, with `format!` arguments:
+/// `nw!("hive", "model_list_start", "Listing models on hive '{}'", id)`. This is what job
+/// handlers use: they run in async code, so a full buffer makes them wait (as TCP would)
+/// instead of dropping their lines.
+#[macro_export]
+macro_rules! nw {
+    ($actor:expr, $action:expr, $($fmt:tt)+) => {
+        $crate::context::narrate_wait($actor, $action, format!($($fmt)+)).await
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

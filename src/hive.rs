@@ -6,7 +6,7 @@
 //! whose channel their lines land in.
 
 use crate::context::{self, narrate_wait};
-use crate::n;
+use crate::nw;
 use crate::operation::Operation;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
@@ -91,9 +91,9 @@ impl Hive {
         match op {
             Operation::Status {} => Err("operation 'status' runs on the queen".into()),
             Operation::HiveCheck { .. } => {
-                n!(ACTOR, "hive_check_start", "Checking hive '{name}'");
+                nw!(ACTOR, "hive_check_start", "Checking hive '{name}'");
                 for (i, check) in CHECKS.iter().enumerate() {
-                    n!(
+                    nw!(
                         ACTOR,
                         "hive_check_step",
                         "[{}/{}] {check}: ok",
@@ -101,11 +101,11 @@ impl Hive {
                         CHECKS.len()
                     );
                 }
-                n!(ACTOR, "hive_check_complete", "Hive '{name}' is healthy");
+                nw!(ACTOR, "hive_check_complete", "Hive '{name}' is healthy");
                 Ok(())
             }
             Operation::ModelList { .. } => self.model_list().await,
-            Operation::ModelGet { model, .. } => self.model_get(model),
+            Operation::ModelGet { model, .. } => self.model_get(model).await,
             Operation::ModelDownload {
                 model,
                 chunks,
@@ -113,7 +113,7 @@ impl Hive {
                 ..
             } => self.model_download(model, *chunks, *interval_ms).await,
             Operation::ModelDelete { model, .. } => {
-                n!(
+                nw!(
                     ACTOR,
                     "model_delete_start",
                     "Deleting model '{model}' from hive '{name}'"
@@ -121,13 +121,13 @@ impl Hive {
                 if !self.world().models.remove(model) {
                     return Err(format!("model not found: '{model}' on hive '{name}'"));
                 }
-                n!(ACTOR, "model_delete_complete", "Deleted model '{model}'");
+                nw!(ACTOR, "model_delete_complete", "Deleted model '{model}'");
                 Ok(())
             }
-            Operation::WorkerSpawn { model, .. } => self.worker_spawn(model),
+            Operation::WorkerSpawn { model, .. } => self.worker_spawn(model).await,
             Operation::WorkerList { .. } => self.worker_list().await,
             Operation::WorkerStop { worker_id, .. } => {
-                n!(
+                nw!(
                     ACTOR,
                     "worker_stop",
                     "Stopping worker '{worker_id}' on hive '{name}'"
@@ -135,7 +135,7 @@ impl Hive {
                 if self.world().workers.remove(worker_id).is_none() {
                     return Err(format!("worker not found: '{worker_id}' on hive '{name}'"));
                 }
-                n!(
+                nw!(
                     ACTOR,
                     "worker_stop_complete",
                     "Stopped worker '{worker_id}'"
@@ -154,16 +154,16 @@ impl Hive {
 
     async fn model_list(&self) -> JobResult {
         let name = &self.name;
-        n!(ACTOR, "model_list_start", "Listing models on hive '{name}'");
+        nw!(ACTOR, "model_list_start", "Listing models on hive '{name}'");
         let models = self.models();
         if models.is_empty() {
-            n!(ACTOR, "model_list_empty", "No models on hive '{name}'");
+            nw!(ACTOR, "model_list_empty", "No models on hive '{name}'");
         }
         for m in &models {
-            n!(ACTOR, "model_list_entry", "{m}");
+            nw!(ACTOR, "model_list_entry", "{m}");
         }
         context::data("model_list", serde_json::json!({ "models": models })).await;
-        n!(
+        nw!(
             ACTOR,
             "model_list_complete",
             "Found {} model(s)",
@@ -172,17 +172,17 @@ impl Hive {
         Ok(())
     }
 
-    fn model_get(&self, model: &str) -> JobResult {
+    async fn model_get(&self, model: &str) -> JobResult {
         let name = &self.name;
         if !self.world().models.contains(model) {
             return Err(format!("model not found: '{model}' on hive '{name}'"));
         }
-        n!(
+        nw!(
             ACTOR,
             "model_get_found",
             "Found model '{model}' on hive '{name}'"
         );
-        n!(
+        nw!(
             ACTOR,
             "model_get_details",
             "{model}: {} MiB, format gguf",
@@ -198,7 +198,7 @@ impl Hive {
                 "model '{model}' is already present on hive '{name}'"
             ));
         }
-        n!(
+        nw!(
             ACTOR,
             "model_download_start",
             "Downloading model '{model}' to hive '{name}'"
@@ -214,7 +214,7 @@ impl Hive {
             .await;
         }
         self.world().models.insert(model.to_owned());
-        n!(
+        nw!(
             ACTOR,
             "model_download_complete",
             "Downloaded model '{model}'"
@@ -222,9 +222,9 @@ impl Hive {
         Ok(())
     }
 
-    fn worker_spawn(&self, model: &str) -> JobResult {
+    async fn worker_spawn(&self, model: &str) -> JobResult {
         let name = &self.name;
-        n!(
+        nw!(
             ACTOR,
             "worker_spawn_start",
             "Spawning a worker for '{model}' on hive '{name}'"
@@ -246,14 +246,14 @@ impl Hive {
                 .insert(worker.worker_id.clone(), worker.clone());
             worker
         };
-        n!(
+        nw!(
             ACTOR,
             "worker_spawn_port",
             "Worker '{}' listens on port {}",
             worker.worker_id,
             worker.port
         );
-        n!(
+        nw!(
             ACTOR,
             "worker_spawn_complete",
             "Spawned worker '{}' for '{model}'",
@@ -265,7 +265,7 @@ impl Hive {
     async fn worker_list(&self) -> JobResult {
         let workers: Vec<Worker> = self.world().workers.values().cloned().collect();
         for w in &workers {
-            n!(
+            nw!(
                 ACTOR,
                 "worker_list_entry",
                 "{} serves '{}' on port {}",
@@ -279,7 +279,7 @@ impl Hive {
     }
 
     async fn worker_install(&self, lines: u32) -> JobResult {
-        n!(
+        nw!(
             ACTOR,
             "worker_install_start",
             "Building worker on hive '{}'",
@@ -300,7 +300,7 @@ impl Hive {
         build
             .await
             .map_err(|e| format!("worker build task failed: {e}"))?;
-        n!(
+        nw!(
             ACTOR,
             "worker_install_complete",
             "Worker built ({lines} log lines)"
@@ -313,7 +313,7 @@ impl Hive {
         if !self.world().models.contains(model) {
             return Err(format!("model not found: '{model}' on hive '{name}'"));
         }
-        n!(
+        nw!(
             ACTOR,
             "infer_start",
             "Generating {max_tokens} token(s) with '{model}' on hive '{name}'"
@@ -326,7 +326,7 @@ impl Hive {
             )
             .await;
         }
-        n!(ACTOR, "infer_complete", "Generated {max_tokens} token(s)");
+        nw!(ACTOR, "infer_complete", "Generated {max_tokens} token(s)");
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use crate::dial::{Dial, Endpoint};
 use crate::hive::Hive;
 use crate::hub::{Body, Hub, TakeError};
 use crate::ids::{IdGen, JobId};
-use crate::n;
+use crate::nw;
 use crate::observer::{HubRecord, JobState, NoObserver, SharedObserver};
 use crate::operation::Operation;
 use crate::registry::{Job, JobRegistry};
@@ -267,10 +267,10 @@ impl Node {
                     for (name, target) in hives {
                         match target {
                             HiveTarget::Remote(ep) => {
-                                n!(QUEEN_ACTOR, "status_hive", "hive '{name}': remote at {ep}")
+                                nw!(QUEEN_ACTOR, "status_hive", "hive '{name}': remote at {ep}")
                             }
                             HiveTarget::Local(_) => {
-                                n!(
+                                nw!(
                                     QUEEN_ACTOR,
                                     "status_hive",
                                     "hive '{name}': local (integrated)"
@@ -278,7 +278,7 @@ impl Node {
                             }
                         };
                     }
-                    n!(
+                    nw!(
                         QUEEN_ACTOR,
                         "status_summary",
                         "{} hive(s) known",

@@ -45,6 +45,8 @@ pub enum Expect {
     Detached,
     /// The keeper never connected (`never_connect`; extension).
     NeverConnected,
+    /// The server refused the submit or the stream request (a 4xx; extension).
+    Rejected,
     /// Anything.
     Any,
 }
@@ -58,6 +60,7 @@ impl Expect {
             "lost" => Self::Lost,
             "detached" => Self::Detached,
             "never_connected" => Self::NeverConnected,
+            "rejected" => Self::Rejected,
             "any" => Self::Any,
             _ => return None,
         })
@@ -72,6 +75,7 @@ impl Expect {
             Self::Lost => "lost",
             Self::Detached => "detached",
             Self::NeverConnected => "never_connected",
+            Self::Rejected => "rejected",
             Self::Any => "any",
         }
     }

@@ -266,6 +266,9 @@ async fn keeper_job(
                 outcome(Some(job.clone()), o.name(), m.clone())
             }
             Ok(o) => outcome(Some(job.clone()), o.name(), String::new()),
+            Err(e @ KeeperError::Rejected { .. }) => {
+                outcome(Some(job.clone()), "rejected", e.to_string())
+            }
             Err(e) => outcome(Some(job.clone()), "lost", e.to_string()),
         };
         recorder.push(name, what);
