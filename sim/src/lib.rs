@@ -16,5 +16,6 @@ pub mod generate;
 pub mod net;
 pub mod report;
 pub mod scenario;
+pub mod timeline;
 pub mod trace;
 pub mod world;

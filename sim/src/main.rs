@@ -30,6 +30,9 @@ enum Command {
         /// Run twice and fail unless both trace hashes agree.
         #[arg(long)]
         check_determinism: bool,
+        /// Also draw the run as an SVG timeline to this file.
+        #[arg(long, value_name = "OUT.svg")]
+        timeline: Option<PathBuf>,
     },
     /// Generate and run a random scenario per seed; shrink and save every failure.
     Explore {
@@ -75,7 +78,8 @@ fn main() -> ExitCode {
             file,
             seed,
             check_determinism,
-        } => replay(&file, seed, check_determinism),
+            timeline,
+        } => replay(&file, seed, check_determinism, timeline.as_deref()),
         Command::Explore {
             seeds,
             from,
@@ -139,7 +143,12 @@ fn explore_cmd(cfg: &ExploreConfig) -> ExitCode {
     }
 }
 
-fn replay(file: &std::path::Path, seed: Option<u64>, check_determinism: bool) -> ExitCode {
+fn replay(
+    file: &std::path::Path,
+    seed: Option<u64>,
+    check_determinism: bool,
+    timeline: Option<&std::path::Path>,
+) -> ExitCode {
     let scenario = match Scenario::load(file) {
         Ok(s) => s,
         Err(e) => {
@@ -154,6 +163,20 @@ fn replay(file: &std::path::Path, seed: Option<u64>, check_determinism: bool) ->
     if check_determinism {
         let again = run(&scenario, RunOptions::new(seed));
         results.push(("determinism", determinism(&trace, &again)));
+    }
+    if let Some(out) = timeline {
+        let all: Vec<_> = results
+            .iter()
+            .flat_map(|(_, v)| v.iter().cloned())
+            .collect();
+        let shown = Scenario {
+            seed,
+            ..scenario.clone()
+        };
+        if let Err(e) = std::fs::write(out, rbee_sim::timeline::render(&shown, &trace, &all)) {
+            eprintln!("error: cannot write {}: {e}", out.display());
+            return ExitCode::from(2);
+        }
     }
     println!(
         "== scenario {} ({} mode, seed {seed})",

@@ -17,7 +17,7 @@ mod terminal;
 pub mod view;
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 pub use determinism::check as determinism;
 
