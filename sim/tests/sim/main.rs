@@ -2,6 +2,7 @@
 //! One binary with a tiny harness so each test is a few lines.
 
 mod cli;
+mod explore;
 mod faults;
 mod harness;
 mod properties;
