@@ -172,10 +172,12 @@ impl Hub {
         }
     }
 
-    fn record(&self, record: HubRecord) {
-        self.inner
-            .observer
-            .record(self.inner.clock.now_ms(), record);
+    /// Reports a record built by `make`, only if the observer wants records.
+    fn record(&self, make: impl FnOnce() -> HubRecord) {
+        let observer = &self.inner.observer;
+        if observer.enabled() {
+            observer.record(self.inner.clock.now_ms(), make());
+        }
     }
 
     fn channels(&self) -> MutexGuard<'_, BTreeMap<JobId, Arc<Channel>>> {
@@ -214,7 +216,7 @@ impl Hub {
     pub fn take(&self, job: &JobId) -> Result<JobReceiver, TakeError> {
         let channel = self.channel(job).ok_or(TakeError::Unknown)?;
         let rx = channel.lock().rx.take().ok_or(TakeError::Taken)?;
-        self.record(HubRecord::Take { job: job.clone() });
+        self.record(|| HubRecord::Take { job: job.clone() });
         Ok(JobReceiver {
             job: job.clone(),
             rx,
@@ -237,11 +239,15 @@ impl Hub {
             return self.no_channel(job, &body);
         };
         let seq = state.next_seq;
-        let (kind, action) = (body.kind(), body.action().to_owned());
+        let record = self
+            .inner
+            .observer
+            .enabled()
+            .then(|| (body.kind(), body.action().to_owned()));
         match tx.try_send((seq, body)) {
             Ok(()) => {
                 state.next_seq += 1;
-                self.delivered(job, seq, kind, action);
+                self.delivered(job, seq, record);
                 Sent::Delivered(seq)
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -249,7 +255,7 @@ impl Hub {
                 drop(state);
                 self.inner.dropped_full.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(job_id = %job, seq, "job buffer full: narration dropped");
-                self.record(HubRecord::DropFull {
+                self.record(|| HubRecord::DropFull {
                     job: job.clone(),
                     seq,
                 });
@@ -283,21 +289,28 @@ impl Hub {
         }
         let seq = state.next_seq;
         state.next_seq += 1;
-        let (kind, action) = (body.kind(), body.action().to_owned());
+        let record = self
+            .inner
+            .observer
+            .enabled()
+            .then(|| (body.kind(), body.action().to_owned()));
         permit.send((seq, body));
         drop(state);
-        self.delivered(job, seq, kind, action);
+        self.delivered(job, seq, record);
         Sent::Delivered(seq)
     }
 
-    fn delivered(&self, job: &JobId, seq: u64, kind: &str, action: String) {
+    /// Counts a delivery; `record` carries (kind, action) when the observer wants records.
+    fn delivered(&self, job: &JobId, seq: u64, record: Option<(&'static str, String)>) {
         self.inner.delivered.fetch_add(1, Ordering::Relaxed);
-        self.record(HubRecord::Deliver {
-            job: job.clone(),
-            seq,
-            kind: kind.to_owned(),
-            action,
-        });
+        if let Some((kind, action)) = record {
+            self.record(|| HubRecord::Deliver {
+                job: job.clone(),
+                seq,
+                kind: kind.to_owned(),
+                action,
+            });
+        }
     }
 
     fn no_channel(&self, job: &JobId, body: &Body) -> Sent {
@@ -305,7 +318,7 @@ impl Hub {
             .dropped_no_channel
             .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(job_id = %job, action = body.action(), "narration for a job without a channel dropped");
-        self.record(HubRecord::DropNoChannel {
+        self.record(|| HubRecord::DropNoChannel {
             job: job.clone(),
             action: body.action().to_owned(),
         });
@@ -322,7 +335,7 @@ impl Hub {
         state.tx = None;
         state.rx = None;
         drop(state);
-        self.record(HubRecord::Remove { job: job.clone() });
+        self.record(|| HubRecord::Remove { job: job.clone() });
         true
     }
 

@@ -133,6 +133,12 @@ pub enum HubRecord {
 pub trait Observer: Send + Sync + 'static {
     /// One record, at process time `at_ms`.
     fn record(&self, at_ms: u64, record: HubRecord);
+
+    /// Whether records are wanted at all. When `false` the hub builds none: no clock read,
+    /// no allocation on the emit hot path of a real process.
+    fn enabled(&self) -> bool {
+        true
+    }
 }
 
 /// The observer of real processes: records nothing.
@@ -141,6 +147,10 @@ pub struct NoObserver;
 
 impl Observer for NoObserver {
     fn record(&self, _: u64, _: HubRecord) {}
+
+    fn enabled(&self) -> bool {
+        false
+    }
 }
 
 /// Shared handle to an observer.
