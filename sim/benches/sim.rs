@@ -39,8 +39,13 @@ fn rbee_throughput_scenario() -> Scenario {
     Scenario::parse("throughput.toml", &text).expect("valid")
 }
 
-/// One GET over a fresh simulated connection; returns the body's bytes.
-async fn get_body(host: &str, port: u16, path: &str, method: hyper::Method) -> usize {
+/// One request over a fresh simulated connection; the response body still streams.
+async fn request(
+    host: &str,
+    port: u16,
+    path: &str,
+    method: hyper::Method,
+) -> hyper::Response<hyper::body::Incoming> {
     let io = turmoil::net::TcpStream::connect((host, port))
         .await
         .expect("connect");
@@ -54,7 +59,12 @@ async fn get_body(host: &str, port: u16, path: &str, method: hyper::Method) -> u
         .header("host", host)
         .body(Empty::<Bytes>::new())
         .expect("request");
-    let resp = tx.send_request(req).await.expect("response");
+    tx.send_request(req).await.expect("response")
+}
+
+/// One request; returns the length of its whole body.
+async fn get_body(host: &str, port: u16, path: &str, method: hyper::Method) -> usize {
+    let resp = request(host, port, path, method).await;
     resp.into_body()
         .collect()
         .await
@@ -63,60 +73,46 @@ async fn get_body(host: &str, port: u16, path: &str, method: hyper::Method) -> u
         .len()
 }
 
+/// The baseline app of a host: a job POST and an SSE stream.
+fn bare_app<H, T>(stream: H) -> Router
+where
+    H: axum::handler::Handler<T, ()>,
+    T: 'static,
+{
+    Router::new()
+        .route(
+            "/jobs",
+            post(|| async { (axum::http::StatusCode::CREATED, "{\"job_id\":\"x\"}") }),
+        )
+        .route("/stream", get(stream))
+}
+
 fn bare_pipeline() {
     let mut sim = turmoil::Builder::new()
         .simulation_duration(Duration::from_secs(600))
         .rng_seed(1)
         .build();
     sim.host("hive-a", || async {
-        let app = Router::new()
-            .route(
-                "/jobs",
-                post(|| async { (axum::http::StatusCode::CREATED, "{\"job_id\":\"x\"}") }),
-            )
-            .route(
-                "/stream",
-                get(|| async {
-                    let events = (0..EVENTS_PER_JOB).map(|i| {
-                        Ok::<_, Infallible>(
-                            Event::default()
-                                .event("narration")
-                                .data(format!("{{\"seq\":{i},\"human\":\"line {i}\"}}")),
-                        )
-                    });
-                    Sse::new(futures::stream::iter(events))
-                }),
-            );
+        let app = bare_app(|| async {
+            let events = (0..EVENTS_PER_JOB).map(|i| {
+                Ok::<_, Infallible>(
+                    Event::default()
+                        .event("narration")
+                        .data(format!("{{\"seq\":{i},\"human\":\"line {i}\"}}")),
+                )
+            });
+            Sse::new(futures::stream::iter(events))
+        });
         axum::serve(SimListener::bind(7835).await?, app).await?;
         Ok(())
     });
     sim.host("queen", || async {
-        let app = Router::new()
-            .route(
-                "/jobs",
-                post(|| async { (axum::http::StatusCode::CREATED, "{\"job_id\":\"x\"}") }),
-            )
-            .route(
-                "/stream",
-                get(|| async {
-                    // Like the real relay: submit to the hive, then stream it.
-                    get_body("hive-a", 7835, "/jobs", hyper::Method::POST).await;
-                    let io = turmoil::net::TcpStream::connect(("hive-a", 7835))
-                        .await
-                        .expect("connect");
-                    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-                        .await
-                        .expect("handshake");
-                    tokio::spawn(conn);
-                    let req = hyper::Request::builder()
-                        .uri("/stream")
-                        .header("host", "hive-a")
-                        .body(Empty::<Bytes>::new())
-                        .expect("request");
-                    let resp = tx.send_request(req).await.expect("response");
-                    axum::body::Body::new(resp.into_body())
-                }),
-            );
+        let app = bare_app(|| async {
+            // Like the real relay: submit to the hive, then stream it through.
+            get_body("hive-a", 7835, "/jobs", hyper::Method::POST).await;
+            let resp = request("hive-a", 7835, "/stream", hyper::Method::GET).await;
+            axum::body::Body::new(resp.into_body())
+        });
         axum::serve(SimListener::bind(7833).await?, app).await?;
         Ok(())
     });
