@@ -1,7 +1,8 @@
 //! The `rbee` command line: run a hive or a queen, or act as a keeper.
 //!
 //! Keeper commands print each narration line as it arrives and exit 0 on `done`, 1 on
-//! `error` (or a refused request), 2 on `cancelled`, 3 when the connection is lost.
+//! `error` (or a refused request), 2 on `cancelled`, 3 when the connection is lost, and
+//! [`USAGE`] (64) on a usage error such as a malformed argument.
 
 use crate::dial::{Endpoint, TcpDial};
 use crate::event::{StreamEvent, Terminal};
@@ -13,6 +14,10 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
+
+/// Exit code of a command-line usage error (BSD `EX_USAGE`): distinct from the keeper's
+/// 0 done, 1 error, 2 cancelled, 3 connection lost.
+pub const USAGE: i32 = 64;
 
 /// Default queen address of keeper commands.
 pub const DEFAULT_QUEEN: &str = "http://127.0.0.1:7833";
@@ -197,13 +202,13 @@ pub async fn run(cli: Cli) -> i32 {
             for spec in hives {
                 let Some((name, url)) = spec.split_once('=') else {
                     eprintln!("error: --hive expects NAME=URL, got '{spec}'");
-                    return 2;
+                    return USAGE;
                 };
                 match Endpoint::parse(url) {
                     Ok(ep) => targets.insert(name.to_owned(), HiveTarget::Remote(ep)),
                     Err(e) => {
                         eprintln!("error: --hive {name}: {e}");
-                        return 2;
+                        return USAGE;
                     }
                 };
             }
@@ -217,7 +222,7 @@ pub async fn run(cli: Cli) -> i32 {
             Ok(op) => keeper_job(&target, op).await,
             Err(e) => {
                 eprintln!("error: the operation is not valid JSON: {e}");
-                2
+                USAGE
             }
         },
         Command::Cancel { job_id, target } => cancel(&target, &job_id).await,
@@ -282,7 +287,7 @@ async fn serve(listen: &str, config: NodeConfig) -> i32 {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: cannot listen on {listen}: {e}");
-            return 2;
+            return USAGE;
         }
     };
     let node = Node::new(config);
@@ -309,7 +314,7 @@ fn keeper(target: &Target) -> Result<Keeper, i32> {
         .map(|ep| Keeper::new(Arc::new(TcpDial), ep))
         .map_err(|e| {
             eprintln!("error: --queen: {e}");
-            2
+            USAGE
         })
 }
 
@@ -364,7 +369,7 @@ async fn cancel(target: &Target, job_id: &str) -> i32 {
         Ok(id) => id,
         Err(e) => {
             eprintln!("error: {e}");
-            return 2;
+            return USAGE;
         }
     };
     match keeper.cancel(&id).await {

@@ -11,6 +11,14 @@ async fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let code = rbee::cli::run(rbee::cli::Cli::parse()).await;
+    let cli = match rbee::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are not errors; anything else is a usage error.
+            std::process::exit(if e.use_stderr() { rbee::cli::USAGE } else { 0 });
+        }
+    };
+    let code = rbee::cli::run(cli).await;
     std::process::exit(code);
 }

@@ -9,6 +9,7 @@
 #[macro_use]
 mod harness;
 
+mod cli;
 mod concurrency;
 mod errors;
 mod lifecycle;
