@@ -499,12 +499,14 @@ impl Scenario {
                     && name.len() <= 32
                     && name
                         .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
                 if !ok {
                     return Err(src.err(
                         src.top_line(key),
                         key,
-                        format!("'{name}' is not a host name (a-z, 0-9, '-', at most 32)"),
+                        format!(
+                            "'{name}' is not a host name (letters, digits, '-', '_', at most 32)"
+                        ),
                     ));
                 }
                 if name == "queen" || name == "sim" || !seen.insert(name.clone()) {

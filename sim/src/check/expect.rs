@@ -2,21 +2,43 @@
 //!
 //! Not a SPEC §9 invariant but the scenario author's own assertion: it pins a regression
 //! scenario to the behaviour it documents (e.g. "a job on a partitioned hive ends in error").
+//!
+//! Matching follows what a user means: `error` is met by any failure the keeper sees (an
+//! `error` marker, a lost connection, a refused request — the keeper exits non-zero for
+//! all); for a keeper that dropped its stream or never connected, the job's final state on
+//! the queen also counts (`disconnect_after_events` + `expect = "cancelled"` holds when the
+//! queen cancelled the job). The extension values (`lost`, `detached`, ...) match exactly.
 
-use super::view::keeper_jobs;
+use super::view::{keeper_jobs, queen_final_states};
 use super::Violation;
 use crate::scenario::{Expect, Scenario};
 use crate::trace::Trace;
+use rbee::observer::JobState;
 
 /// Compares each job's outcome with its `expect`.
 pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
+    let finals = queen_final_states(trace);
     let mut out = Vec::new();
     for k in keeper_jobs(scenario, trace) {
         if k.plan.expect == Expect::Any {
             continue;
         }
         let got = k.outcome.map_or("no outcome", |(_, o, _)| o);
-        if got != k.plan.expect.name() {
+        let on_queen = k
+            .submit
+            .as_ref()
+            .and_then(|(_, job)| finals.get(job))
+            .map(|s| match s {
+                JobState::Completed => "done",
+                JobState::Failed(_) => "error",
+                JobState::Cancelled => "cancelled",
+                other => other.name(),
+            });
+        let met = got == k.plan.expect.name()
+            || (k.plan.expect == Expect::Error && ["lost", "rejected"].contains(&got))
+            || (["detached", "never_connected"].contains(&got)
+                && on_queen == Some(k.plan.expect.name()));
+        if !met {
             let detail = k
                 .outcome
                 .map(|(_, _, m)| m)
@@ -49,5 +71,11 @@ mod tests {
         let v = check(&scenario, &trace);
         assert_eq!(v.len(), 1);
         assert!(v[0].message.contains("expected cancelled, got done"));
+        scenario.jobs[0].expect = Expect::Error;
+        assert_eq!(
+            check(&scenario, &trace).len(),
+            1,
+            "done does not meet error"
+        );
     }
 }

@@ -47,3 +47,45 @@ fn a_different_seed_gives_a_different_trace() {
     assert_ne!(a.hash(), b.hash());
     assert!(violations(&s, &a).is_empty() && violations(&s, &b).is_empty());
 }
+
+/// Proves `expect` reads as a SPEC-only author means it: a dropped stream's job is
+/// `cancelled` (on the queen) and a keeper that lost the queen has an `error`.
+#[test]
+fn expect_accepts_the_spec_words_for_dropped_and_lost_streams() {
+    let s = scenario(
+        r#"
+name = "spec words"
+mode = "integrated"
+hives = ["Hive_A"]
+keepers = ["Alice", "bob"]
+
+[[jobs]]
+keeper = "Alice"
+operation = "model_download"
+hive_id = "Hive_A"
+model = "phi-2"
+chunks = 30
+disconnect_after_events = 2
+expect = "cancelled"
+
+[[jobs]]
+keeper = "bob"
+operation = "model_download"
+hive_id = "Hive_A"
+model = "qwen"
+chunks = 30
+expect = "error"
+
+[[faults]]
+at_ms = 1000
+kind = "crash"
+host = "queen"
+"#,
+    );
+    let t = run_it(&s);
+    assert_eq!(
+        (outcome(&t, 0).1.as_str(), outcome(&t, 1).1.as_str()),
+        ("detached", "lost")
+    );
+    assert!(violations(&s, &t).is_empty(), "{:#?}", violations(&s, &t));
+}
