@@ -197,11 +197,20 @@ pub struct Scenario {
     pub run_for_ms: u64,
     /// Every hive's initial catalogue.
     pub models: Vec<String>,
+    /// Job TTL of every process (`ttl_ms`, an extension of SPEC §7; default SPEC's 60 s).
+    /// Generated scenarios use 5 s: never-streamed jobs then expire, and the run settles,
+    /// 55 simulated seconds sooner, and no invariant depends on the TTL's length.
+    pub ttl_ms: u64,
     /// Jobs, in file order (their index identifies them in traces).
     pub jobs: Vec<JobPlan>,
     /// Faults.
     pub faults: Vec<FaultPlan>,
 }
+
+/// Default job TTL (SPEC §4).
+pub const DEFAULT_TTL_MS: u64 = 60_000;
+/// Longest accepted job TTL.
+pub const MAX_TTL_MS: u64 = 600_000;
 
 /// Default simulated time limit.
 pub const DEFAULT_RUN_FOR_MS: u64 = 60_000;
@@ -255,6 +264,8 @@ struct RawFile {
     run_for_ms: u64,
     #[serde(default = "default_models")]
     models: Vec<String>,
+    #[serde(default = "default_ttl")]
+    ttl_ms: u64,
     #[serde(default)]
     jobs: Vec<toml::Spanned<toml::Table>>,
     #[serde(default)]
@@ -266,6 +277,9 @@ fn default_mode() -> Mode {
 }
 fn default_run_for() -> u64 {
     DEFAULT_RUN_FOR_MS
+}
+fn default_ttl() -> u64 {
+    DEFAULT_TTL_MS
 }
 fn default_models() -> Vec<String> {
     vec!["tinyllama".into()]
@@ -449,6 +463,7 @@ impl Scenario {
             keepers: raw.keepers,
             run_for_ms: raw.run_for_ms,
             models: raw.models,
+            ttl_ms: raw.ttl_ms,
             jobs,
             faults,
         };
@@ -483,6 +498,13 @@ impl Scenario {
                 src.top_line("run_for_ms"),
                 "run_for_ms",
                 format!("must be 1 to {MAX_RUN_FOR_MS}"),
+            ));
+        }
+        if self.ttl_ms == 0 || self.ttl_ms > MAX_TTL_MS {
+            return Err(src.err(
+                src.top_line("ttl_ms"),
+                "ttl_ms",
+                format!("must be 1 to {MAX_TTL_MS}"),
             ));
         }
         if self.keepers.is_empty() {
@@ -604,6 +626,9 @@ impl Scenario {
         top.insert("keepers".into(), strings(&self.keepers));
         top.insert("run_for_ms".into(), Value::Integer(self.run_for_ms as i64));
         top.insert("models".into(), strings(&self.models));
+        if self.ttl_ms != DEFAULT_TTL_MS {
+            top.insert("ttl_ms".into(), Value::Integer(self.ttl_ms as i64));
+        }
         let jobs: Vec<Value> = self
             .jobs
             .iter()
@@ -842,9 +867,10 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let cases: [(String, usize, &str, &str); 9] = [
+        let cases: [(String, usize, &str, &str); 10] = [
             (format!("{HEAD}bogus = 1\n"), 4, "bogus", "unknown field"),
             (format!("{HEAD}run_for_ms = 0\n"), 4, "run_for_ms", "must be 1 to"),
+            (format!("{HEAD}ttl_ms = 0\n"), 4, "ttl_ms", "must be 1 to"),
             (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_get\"\nhive_id = \"hive-a\"\n"), 7, "operation", "missing field `model`"),
             (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"status\"\ncolour = \"red\"\n"), 8, "colour", "unknown field `colour`"),
             (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_list\"\nhive_id = \"hive-z\"\n"), 8, "hive_id", "unknown hive 'hive-z'"),
@@ -876,9 +902,10 @@ mod tests {
     #[test]
     fn to_toml_round_trips() {
         let text = format!(
-            "{HEAD}seed = 3\nmode = \"distributed\"\ndescription = \"d\"\n\n[[jobs]]\nkeeper = \"alice\"\nat_ms = 7\noperation = \"infer\"\nhive_id = \"hive-a\"\nmodel = \"m\"\nprompt = \"a b\"\nexpect = \"done\"\ndisconnect_after_events = 2\nconnect_after_ms = 9\n\n[[faults]]\nat_ms = 4\nkind = \"hold\"\nbetween = [\"queen\", \"hive-a\"]\n\n[[faults]]\nat_ms = 5\nkind = \"restart\"\nhost = \"hive-a\"\n"
+            "{HEAD}seed = 3\nttl_ms = 5000\nmode = \"distributed\"\ndescription = \"d\"\n\n[[jobs]]\nkeeper = \"alice\"\nat_ms = 7\noperation = \"infer\"\nhive_id = \"hive-a\"\nmodel = \"m\"\nprompt = \"a b\"\nexpect = \"done\"\ndisconnect_after_events = 2\nconnect_after_ms = 9\n\n[[faults]]\nat_ms = 4\nkind = \"hold\"\nbetween = [\"queen\", \"hive-a\"]\n\n[[faults]]\nat_ms = 5\nkind = \"restart\"\nhost = \"hive-a\"\n"
         );
         let s = Scenario::parse("s.toml", &text).unwrap();
+        assert_eq!(s.ttl_ms, 5000);
         let back = Scenario::parse("again.toml", &s.to_toml()).unwrap();
         assert_eq!(back, s);
         assert!(s.validate().is_ok());

@@ -28,26 +28,22 @@ pub const QUEEN_PORT: u16 = 7833;
 pub const HIVE_PORT: u16 = 7835;
 /// Fixed simulated wall-clock start (2023-11-14T22:13:20Z), so no run depends on today.
 pub const EPOCH_SECS: u64 = 1_700_000_000;
-/// How long after the keepers finish the world may take to settle: the 60 s TTL of a
-/// never-streamed job, plus the 15 s silence limit, plus margin.
-pub const SETTLE_MS: u64 = 80_000;
+/// How long after the keepers finish the world may take to settle, beyond the scenario's
+/// job TTL (a never-streamed job must expire first): the 15 s silence limit plus margin.
+pub const SETTLE_MARGIN_MS: u64 = 20_000;
 
-/// Knobs of a run that are not part of the scenario.
+/// Knobs of a run that are not part of the scenario: only the seed, so that a scenario
+/// file and a seed always reproduce a run.
 #[derive(Clone, Copy, Debug)]
 pub struct RunOptions {
     /// The seed (overrides the scenario's).
     pub seed: u64,
-    /// Job TTL of every process (SPEC default 60 s).
-    pub ttl: Duration,
 }
 
 impl RunOptions {
-    /// Defaults of SPEC §4 with `seed`.
+    /// A run at `seed` (the job TTL and everything else come from the scenario).
     pub fn new(seed: u64) -> Self {
-        Self {
-            seed,
-            ttl: Duration::from_secs(60),
-        }
+        Self { seed }
     }
 }
 
@@ -80,7 +76,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
     let ids = IdGen::seeded(options.seed);
     let mut sim = turmoil::Builder::new()
         .simulation_duration(Duration::from_millis(
-            scenario.run_for_ms + SETTLE_MS + 60_000,
+            scenario.run_for_ms + scenario.ttl_ms + SETTLE_MARGIN_MS + 60_000,
         ))
         .tick_duration(Duration::from_millis(1))
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
@@ -90,7 +86,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
     let env = Env {
         ids,
         recorder: recorder.clone(),
-        ttl: options.ttl,
+        ttl: Duration::from_millis(scenario.ttl_ms),
     };
     // The queen. Integrated mode gives it the hives as in-process handlers, rebuilt from
     // the initial catalogue on every (re)start.
@@ -356,7 +352,7 @@ fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, recorder: &Recorder, n
             break;
         }
     }
-    let settle_until = now(sim) + SETTLE_MS;
+    let settle_until = now(sim) + scenario.ttl_ms + SETTLE_MARGIN_MS;
     while !broken && !quiescent(nodes) && now(sim) < settle_until {
         if step(sim).is_none() {
             break;

@@ -14,16 +14,6 @@ use rbee_sim::scenario::Scenario;
 use rbee_sim::trace::{Trace, What};
 use rbee_sim::world::{run, RunOptions};
 
-/// Property runs use a 5 s job TTL instead of SPEC's 60 s: a never-streamed job then
-/// expires (and the run settles) 55 simulated seconds sooner, which makes each case several
-/// times cheaper without changing any invariant — none depends on the TTL's length.
-fn options(seed: u64) -> RunOptions {
-    RunOptions {
-        ttl: std::time::Duration::from_secs(5),
-        ..RunOptions::new(seed)
-    }
-}
-
 /// Cases per property: small by default so `cargo test` stays fast.
 fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -57,7 +47,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let scenario = Scenario { seed, ..scenario };
-        let trace = run(&scenario, options(seed));
+        let trace = run(&scenario, RunOptions::new(seed));
         let v = violations(&scenario, &trace);
         prop_assert!(v.is_empty(), "{}", report(&scenario, &v));
     }
@@ -104,7 +94,7 @@ fn a_cross_job_delivery_is_found_and_shrunk_to_two_jobs() {
         ..GenConfig::default()
     });
     let result = runner.run(&strategy, |s| {
-        let trace = cross_deliver(&run(&s, options(s.seed)));
+        let trace = cross_deliver(&run(&s, RunOptions::new(s.seed)));
         let v = violations(&s, &trace);
         prop_assert!(v.is_empty(), "{}", report(&s, &v));
         Ok(())
