@@ -189,6 +189,25 @@ mod tests {
         assert_eq!(hub.stats().delivered, 1);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn dropping_a_sub_task_stops_it() {
+        let (hub, ctx) = setup();
+        scope(ctx, async {
+            let build = spawn(async {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                narrate("t", "sub", "after the job was cancelled")
+            });
+            drop(build);
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        })
+        .await;
+        assert_eq!(
+            hub.stats().delivered,
+            0,
+            "the dropped sub-task kept running"
+        );
+    }
+
     #[tracing_test::traced_test]
     #[tokio::test]
     async fn narration_without_context_goes_to_the_log_only() {

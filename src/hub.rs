@@ -569,4 +569,92 @@ mod tests {
         assert_eq!(hub.send(&job, line("late")), Sent::NoChannel);
         assert_eq!(hub.stats().dropped_no_channel, 2);
     }
+
+    /// Records everything, like the simulator's recorder (whose checkers rely on them).
+    #[derive(Default)]
+    struct Log(Mutex<Vec<HubRecord>>);
+
+    impl crate::observer::Observer for Log {
+        fn record(&self, _at_ms: u64, record: HubRecord) {
+            self.0.lock().unwrap().push(record);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_observer_sees_every_channel_operation_with_its_job_seq_kind_and_action() {
+        let log = Arc::new(Log::default());
+        let hub = Hub::new(1, Clock::start(), log.clone());
+        let (job, ghost) = (JobId::from_bits(1), JobId::from_bits(2));
+        hub.create(&job);
+        assert_eq!(hub.send(&job, line("first")), Sent::Delivered(0));
+        assert_eq!(hub.send(&job, line("overflow")), Sent::Full);
+        let mut rx = hub.take(&job).unwrap();
+        rx.recv().await.unwrap();
+        let data = Body::Data {
+            action: "token".into(),
+            payload: serde_json::json!({"token": "hi"}),
+        };
+        assert_eq!(hub.send_wait(&job, data).await, Sent::Delivered(2));
+        assert_eq!(hub.send(&ghost, line("lost")), Sent::NoChannel);
+        hub.remove(&job);
+        let deliver = |seq, kind: &str, action: &str| HubRecord::Deliver {
+            job: job.clone(),
+            seq,
+            kind: kind.into(),
+            action: action.into(),
+        };
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            [
+                deliver(0, "narration", "first"),
+                HubRecord::DropFull {
+                    job: job.clone(),
+                    seq: 1
+                },
+                HubRecord::Take { job: job.clone() },
+                deliver(2, "data", "token"),
+                HubRecord::DropNoChannel {
+                    job: ghost.clone(),
+                    action: "lost".into()
+                },
+                HubRecord::Remove { job: job.clone() },
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn lagged_counts_exactly_the_events_dropped_since_the_last_delivered_one() {
+        let hub = hub(1);
+        let job = JobId::from_bits(1);
+        hub.create(&job);
+        let sent: Vec<_> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|a| hub.send(&job, line(a)))
+            .collect();
+        assert_eq!(
+            sent,
+            [Sent::Delivered(0), Sent::Full, Sent::Full, Sent::Full]
+        );
+        let mut rx = hub.take(&job).unwrap();
+        assert_eq!(action_of(&rx.recv().await.unwrap()), "a");
+        assert_eq!(hub.send(&job, line("e")), Sent::Delivered(4));
+        hub.remove(&job);
+        assert_eq!(
+            rx.recv().await,
+            Some(StreamEvent::Lagged(Lagged { dropped: 3 }))
+        );
+        assert_eq!(action_of(&rx.recv().await.unwrap()), "e");
+        assert_eq!(rx.recv().await, None);
+    }
+
+    #[test]
+    fn contains_tells_whether_a_job_has_a_channel() {
+        let hub = hub(10);
+        let job = JobId::from_bits(1);
+        assert!(!hub.contains(&job));
+        hub.create(&job);
+        assert!(hub.contains(&job));
+        hub.remove(&job);
+        assert!(!hub.contains(&job));
+    }
 }

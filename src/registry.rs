@@ -227,4 +227,18 @@ mod tests {
         job.attach(late.abort_handle());
         assert!(late.await.unwrap_err().is_cancelled());
     }
+
+    #[test]
+    fn len_and_is_empty_follow_insert_and_remove() {
+        let reg = registry();
+        assert!(reg.is_empty());
+        assert_eq!(reg.len(), 0);
+        let id = JobId::from_bits(1);
+        reg.insert(id.clone(), Operation::Status {});
+        assert!(!reg.is_empty());
+        assert_eq!(reg.len(), 1);
+        assert!(reg.remove(&id));
+        assert!(!reg.remove(&id), "a second remove finds nothing");
+        assert!(reg.is_empty());
+    }
 }

@@ -15,6 +15,7 @@ both_modes!(
     bug_09_client_disconnect_cancels_the_job_everywhere,
     bug_09_a_never_streamed_job_expires_after_the_ttl,
     bug_06_a_job_that_emits_almost_nothing_still_ends_with_its_marker,
+    bug_06_a_job_silent_for_longer_than_2s_is_not_ended_early,
     bug_07_a_failed_job_ends_with_error_not_done,
     bug_08_done_text_in_narration_does_not_end_stream,
     bug_11_late_completion_cannot_overwrite_a_cancel,
@@ -157,6 +158,20 @@ async fn bug_06_a_job_that_emits_almost_nothing_still_ends_with_its_marker(mode:
     let run = cluster.run_settled(hive_op("worker_list", json!({}))).await;
     run.assert_done();
     run.assert_actions(&["data:worker_list"]);
+}
+
+/// A streamed job that is silent for 2.5 s (one slow download chunk) is not ended by any
+/// idle timer: the stream carries every line and ends `done` only when the job completes.
+async fn bug_06_a_job_silent_for_longer_than_2s_is_not_ended_early(mode: Mode) {
+    let cluster = Cluster::start(mode).await;
+    let run = cluster.run_settled(download("phi-2", 1, 2_500)).await;
+    run.assert_done();
+    run.assert_actions(&[
+        "model_download_start",
+        "model_download_progress",
+        "model_download_complete",
+    ]);
+    assert_eq!(cluster.world.models(), ["phi-2", "tinyllama"]);
 }
 
 /// A failing job ends with `error` and the handler's message, never with `done`.

@@ -115,13 +115,20 @@ async fn idle_streams_carry_keep_alive_comments() {
         .submit(&download("phi-2", 2, 400))
         .await
         .expect("submit");
+    let opened = tokio::time::Instant::now();
     let stream = open_stream(&cluster.queen.endpoint, job.job_id.as_str()).await;
     let body = stream.bytes().await.expect("the stream reads to its end");
+    let elapsed_ms = opened.elapsed().as_millis();
     let text = std::str::from_utf8(&body).expect("UTF-8");
     let (events, comments) = parse_sse(text);
     assert!(
         comments >= 4,
         "{comments} keep-alive comments in 800 ms:\n{text}"
+    );
+    // At the interval, not faster: no more than one comment per 50 ms of stream.
+    assert!(
+        comments as u128 <= elapsed_ms / 50 + 1,
+        "{comments} keep-alive comments in {elapsed_ms} ms"
     );
     assert!(text.contains(": keep-alive\n"), "{text}");
     assert_eq!(events.last().map(|e| e.event.as_str()), Some("done"));
