@@ -14,7 +14,10 @@ use crate::nw;
 use crate::observer::{HubRecord, JobState, NoObserver, SharedObserver};
 use crate::operation::Operation;
 use crate::registry::{Job, JobRegistry};
+use futures::FutureExt;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,6 +129,30 @@ impl std::fmt::Debug for Node {
             .field("hub", &self.hub)
             .field("jobs", &self.jobs)
             .finish()
+    }
+}
+
+/// How the failure message of a job whose handler panicked begins: the simulator's
+/// no-panic invariant looks for it in recorded job states.
+pub const HANDLER_PANICKED: &str = "internal error: the job's handler panicked";
+
+/// Runs a job's handler to its terminal state. A handler that panics ends its job `failed`
+/// with an internal-error message instead of taking the job's task down silently: without
+/// this the job would stay `running` with its channel open, and its client would wait on
+/// keep-alives forever (a hang is worse than an error, SPEC §2).
+async fn outcome(handler: impl Future<Output = Result<(), String>>) -> JobState {
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(Ok(())) => JobState::Completed,
+        Ok(Err(msg)) => JobState::Failed(msg),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown cause".to_owned());
+            tracing::error!(%why, "job handler panicked");
+            JobState::Failed(format!("{HANDLER_PANICKED} ({why})"))
+        }
     }
 }
 
@@ -251,11 +278,7 @@ impl Node {
             hub: self.hub.clone(),
             clock: self.clock,
         };
-        let result = context::scope(ctx, self.run(&op)).await;
-        let state = match result {
-            Ok(()) => JobState::Completed,
-            Err(msg) => JobState::Failed(msg),
-        };
+        let state = outcome(context::scope(ctx, self.run(&op))).await;
         self.end(&job, state);
     }
 
@@ -339,5 +362,37 @@ impl Node {
             }
             None => Err(CancelError::Terminal(job.state().name())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_handler_result_becomes_the_jobs_terminal_state() {
+        assert_eq!(outcome(async { Ok(()) }).await, JobState::Completed);
+        assert_eq!(
+            outcome(async { Err("model not found".to_owned()) }).await,
+            JobState::Failed("model not found".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_fails_its_job_instead_of_leaving_it_running() {
+        let state = outcome(async {
+            let spawned: u32 = std::hint::black_box(0);
+            if spawned == 0 {
+                panic!("worker count underflow");
+            }
+            Ok(())
+        })
+        .await;
+        assert_eq!(
+            state,
+            JobState::Failed(
+                "internal error: the job's handler panicked (worker count underflow)".into()
+            )
+        );
     }
 }

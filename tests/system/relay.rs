@@ -182,3 +182,66 @@ async fn a_broken_hive_connection_fails_the_job_naming_the_hive() {
     );
     assert_eq!(cluster.world.models(), ["tinyllama"]);
 }
+
+/// Lets every connection through except the `stalled`-th (1-based), which never connects:
+/// a hive stream request stuck in the network, after the hive already accepted the job.
+struct StallOneDial {
+    stalled: usize,
+    dials: std::sync::atomic::AtomicUsize,
+}
+
+impl rbee::dial::Dial for StallOneDial {
+    fn dial(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<rbee::dial::BoxIo>> {
+        let n = self.dials.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n == self.stalled {
+            Box::pin(std::future::pending())
+        } else {
+            rbee::dial::TcpDial.dial(host, port)
+        }
+    }
+}
+
+/// A queen job cancelled after its hive accepted the forwarded job but before the hive
+/// stream opened: the queen's DELETE reaches the hive, which drops its queued job at once
+/// (no hive stream exists whose disconnect could cancel it; without the DELETE it would sit
+/// queued until its 60 s TTL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_11_queen_cancel_reaches_a_hive_job_whose_stream_is_not_open_yet() {
+    let world = Arc::new(Hive::new(HIVE, ["tinyllama".to_owned()]));
+    let hive = Server::hive(world, |_| {}).await;
+    let mut config = NodeConfig::new(Role::Queen(BTreeMap::from([(
+        HIVE.to_owned(),
+        HiveTarget::Remote(hive.endpoint.clone()),
+    )])));
+    // The queen's first connection is the forward (POST), the second its hive stream.
+    config.dial = Arc::new(StallOneDial {
+        stalled: 2,
+        dials: Default::default(),
+    });
+    let queen = Server::start(config).await;
+    let keeper = queen.keeper();
+    let job = keeper
+        .submit(&hive_op("model_list", json!({})))
+        .await
+        .expect("submit");
+    let _stream = open_stream(&queen.endpoint, job.job_id.as_str()).await;
+    eventually("the hive accepted the forwarded job", || {
+        queen.recorder.hive_job_of(&job.job_id).is_some()
+    })
+    .await;
+    let hive_job = queen
+        .recorder
+        .hive_job_of(&job.job_id)
+        .expect("the queen recorded its forward");
+    keeper.cancel(&job.job_id).await.expect("cancel");
+    hive.settle("the queen cancelled a forwarded job").await;
+    assert_eq!(
+        hive.recorder.states(&hive_job).last(),
+        Some(&JobState::Cancelled)
+    );
+    assert_eq!(hive.recorder.executions(&hive_job), 0, "it never ran");
+}
