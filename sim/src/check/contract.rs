@@ -1,9 +1,10 @@
 //! **contract** — a job that ends `done` delivered its operation's full narration per SPEC
-//! §2 (every progress line, log line and token), in distributed and integrated mode alike.
+//! §2 (every progress line, log line and token) and nothing else, in distributed and
+//! integrated mode alike.
 //!
 //! Guards against historical bugs 4, 5 and 12: a narration context never set (empty
-//! streams), sub-task output lost by `tokio::spawn`, and relays that re-narrated or lost
-//! hive output.
+//! streams), sub-task output lost by `tokio::spawn`, and relays that re-narrated (a hive's
+//! `[DONE]` relayed as a line before the queen's own marker) or lost hive output.
 
 use super::view::keeper_jobs;
 use super::Violation;
@@ -62,7 +63,22 @@ fn required(op: &Operation, scenario: &Scenario) -> Vec<(String, usize)> {
     }
 }
 
-/// Checks every `done` stream against [`required`], list lengths against their data
+/// Lines a `done` stream of `op` may carry besides [`required`]: the job-creation lines of
+/// queen and hive, the queen's forward notice, and one line per listed item (or "empty").
+fn allowed_extra(op: &Operation) -> &'static [&'static str] {
+    match op {
+        Operation::ModelList { .. } => &[
+            "job_create",
+            "forward",
+            "model_list_entry",
+            "model_list_empty",
+        ],
+        Operation::WorkerList { .. } => &["job_create", "forward", "worker_list_entry"],
+        _ => &["job_create", "forward"],
+    }
+}
+
+/// Checks every `done` stream against [`required`] (and nothing beyond [`allowed_extra`]), list lengths against their data
 /// payloads, tokens against the prompt, and that nothing was lost (`lagged`).
 pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
     let mut out = Vec::new();
@@ -109,10 +125,20 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
             }
         }
         let mut problems = Vec::new();
-        for (action, want) in required(&k.plan.operation, scenario) {
-            let got = counts.get(&action).copied().unwrap_or(0);
-            if got != want {
+        let required = required(&k.plan.operation, scenario);
+        for (action, want) in &required {
+            let got = counts.get(action).copied().unwrap_or(0);
+            if got != *want {
                 problems.push(format!("{want} × {action} required, {got} received"));
+            }
+        }
+        let extra = allowed_extra(&k.plan.operation);
+        for (action, n) in &counts {
+            let expected = action == "lagged"
+                || extra.contains(&action.as_str())
+                || required.iter().any(|(a, _)| a == action);
+            if !expected {
+                problems.push(format!("{n} unexpected × {action}"));
             }
         }
         if let Some((entry, n)) = listed {
@@ -178,5 +204,33 @@ mod tests {
             "{}",
             v[0]
         );
+    }
+
+    #[test]
+    fn fires_when_a_done_stream_carries_a_line_its_operation_never_emits() {
+        let (scenario, trace) = two_jobs();
+        let is_last_line = |e: &crate::trace::Entry| {
+            matches!(
+                &e.what,
+                What::Received {
+                    index: 0,
+                    event: StreamEvent::Narration(_),
+                    ..
+                }
+            )
+        };
+        let mut relayed = duplicate_last(&trace, is_last_line);
+        let i = relayed.entries.iter().rposition(is_last_line).unwrap();
+        if let What::Received {
+            event: StreamEvent::Narration(n),
+            ..
+        } = &mut relayed.entries[i].what
+        {
+            n.action = "done".into();
+            n.human = "[DONE]".into();
+        }
+        let v = check(&scenario, &relayed);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.ends_with("1 unexpected × done"), "{}", v[0]);
     }
 }
