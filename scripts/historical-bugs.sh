@@ -91,7 +91,9 @@ for p in "${patches[@]}"; do
         fi
     done
     scenarios_failed=$(wc -l <"$out/failing-scenarios.txt")
-    first_scenario=$(grep -m1 -E "^[0-9]+ bug" "$out/failing-scenarios.txt" \
+    # The scenario written for this bug if it fails, else the first failing one.
+    own=$(echo "$name" | grep -oE '^bug[0-9]+')
+    first_scenario=$(grep -m1 -E "^[0-9]+ ${own}_" "$out/failing-scenarios.txt" \
         || head -1 "$out/failing-scenarios.txt")
     first_scenario=$(echo "$first_scenario" | awk 'NF {printf "%s (%.1f s)", $2, $1 / 1000}')
 

@@ -395,4 +395,25 @@ mod tests {
             )
         );
     }
+
+    /// `{:?}` of a node is what a failing test or a log line shows of it: its role and how
+    /// many channels and jobs it holds.
+    #[tokio::test]
+    async fn debug_output_shows_the_role_and_the_live_channels_and_jobs() {
+        let hive = Arc::new(Hive::new("hive-a", ["tinyllama".to_owned()]));
+        let node = Node::new(NodeConfig::new(Role::Hive(hive)));
+        node.create(Operation::ModelList {
+            hive_id: "hive-a".into(),
+        })
+        .expect("create");
+        let shown = format!("{node:?}");
+        for part in [
+            "Node",
+            "hive-a",
+            "live_channels: 1",
+            "JobRegistry { live: 1 }",
+        ] {
+            assert!(shown.contains(part), "{part:?} missing from {shown}");
+        }
+    }
 }
