@@ -370,4 +370,120 @@ mod tests {
             Duration::from_secs(30)
         );
     }
+
+    /// Every limit accepts its bound and refuses one past it, naming the field; blank
+    /// strings are refused wherever a name is required.
+    #[test]
+    fn each_limit_accepts_its_bound_and_refuses_one_more() {
+        let download = |extra: &str| {
+            parse(&format!(
+                r#"{{"operation":"model_download","hive_id":"h","model":"m",{extra}}}"#
+            ))
+        };
+        let install = |lines: u64| {
+            parse(&format!(
+                r#"{{"operation":"worker_install","hive_id":"h","lines":{lines}}}"#
+            ))
+        };
+        let infer = |max_tokens: u64| {
+            parse(&format!(
+                r#"{{"operation":"infer","hive_id":"h","model":"m","prompt":"p","max_tokens":{max_tokens}}}"#
+            ))
+        };
+        let edges = [
+            (
+                "chunks",
+                download(&format!(r#""chunks":{MAX_CHUNKS}"#)),
+                download(&format!(r#""chunks":{}"#, MAX_CHUNKS + 1)),
+            ),
+            (
+                "interval_ms",
+                download(&format!(r#""interval_ms":{MAX_INTERVAL_MS}"#)),
+                download(&format!(r#""interval_ms":{}"#, MAX_INTERVAL_MS + 1)),
+            ),
+            (
+                "lines",
+                install(u64::from(MAX_LINES)),
+                install(u64::from(MAX_LINES) + 1),
+            ),
+            (
+                "max_tokens",
+                infer(u64::from(MAX_TOKENS)),
+                infer(u64::from(MAX_TOKENS) + 1),
+            ),
+        ];
+        for (field, at_bound, past_bound) in edges {
+            assert!(at_bound.is_ok(), "{field} at its bound: {at_bound:?}");
+            let err = past_bound.expect_err(field);
+            assert!(
+                err.contains(&format!("field `{field}` must")),
+                "{field}: {err}"
+            );
+        }
+        assert!(download(r#""chunks":1"#).is_ok());
+        assert!(download(r#""interval_ms":0"#).is_ok());
+        assert!(install(0).is_ok());
+        assert!(infer(0).is_ok());
+        let no_words =
+            r#"{"operation":"infer","hive_id":"h","model":"m","prompt":" ","max_tokens":0}"#;
+        assert!(
+            parse(no_words).is_ok(),
+            "a prompt needs words only if tokens are asked for"
+        );
+        let blank_model = [
+            r#"{"operation":"model_get","hive_id":"h","model":" "}"#,
+            r#"{"operation":"model_delete","hive_id":"h","model":""}"#,
+            r#"{"operation":"worker_spawn","hive_id":"h","model":" "}"#,
+            r#"{"operation":"model_download","hive_id":"h","model":""}"#,
+            r#"{"operation":"infer","hive_id":"h","model":" ","prompt":"p"}"#,
+        ];
+        for body in blank_model {
+            assert_eq!(
+                parse(body).unwrap_err(),
+                "field `model` must not be empty",
+                "{body}"
+            );
+        }
+        assert_eq!(
+            parse(r#"{"operation":"worker_stop","hive_id":"h","worker_id":" "}"#).unwrap_err(),
+            "field `worker_id` must not be empty"
+        );
+        assert_eq!(
+            download(r#""interval_ms":"fast""#).unwrap_err(),
+            "field `interval_ms` must be a non-negative integer, got a string"
+        );
+    }
+
+    /// `name()` is the JSON tag: what the narration and the simulator's reports call an
+    /// operation is what a client sends.
+    #[test]
+    fn every_operation_is_named_by_its_json_tag() {
+        let bodies = [
+            r#"{"operation":"status"}"#,
+            r#"{"operation":"hive_check","hive_id":"h"}"#,
+            r#"{"operation":"model_list","hive_id":"h"}"#,
+            r#"{"operation":"model_get","hive_id":"h","model":"m"}"#,
+            r#"{"operation":"model_download","hive_id":"h","model":"m"}"#,
+            r#"{"operation":"model_delete","hive_id":"h","model":"m"}"#,
+            r#"{"operation":"worker_spawn","hive_id":"h","model":"m"}"#,
+            r#"{"operation":"worker_list","hive_id":"h"}"#,
+            r#"{"operation":"worker_stop","hive_id":"h","worker_id":"w"}"#,
+            r#"{"operation":"worker_install","hive_id":"h"}"#,
+            r#"{"operation":"infer","hive_id":"h","model":"m","prompt":"p"}"#,
+        ];
+        for body in bodies {
+            let op = parse(body).unwrap();
+            assert_eq!(op.to_json()["operation"], op.name(), "{body}");
+        }
+    }
+
+    #[test]
+    fn install_and_infer_deadlines_include_their_scheduled_time() {
+        let install = parse(r#"{"operation":"worker_install","hive_id":"h","lines":50000}"#);
+        assert_eq!(install.unwrap().deadline(), Duration::from_millis(35_000));
+        let infer = parse(
+            r#"{"operation":"infer","hive_id":"h","model":"m","prompt":"p","max_tokens":90000}"#,
+        );
+        assert_eq!(infer.unwrap().deadline(), Duration::from_millis(39_000));
+    }
 }
