@@ -6,9 +6,10 @@
 //! silently). Silence is never taken as success.
 
 use crate::event::StreamEvent;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
+use std::fmt::Display;
 use std::time::Duration;
 
 /// A reader that gets no bytes at all for this long treats the peer as lost.
@@ -28,23 +29,28 @@ pub enum StreamError {
     Protocol(String),
 }
 
-/// Incremental SSE parser over a response body.
-pub struct SseReader {
-    body: Incoming,
+/// Incremental SSE parser over a response body: hyper's `Incoming` in use, any byte body
+/// in tests (so the framing can be checked without a server).
+pub struct SseReader<B = Incoming> {
+    body: B,
     buf: BytesMut,
     silence: Duration,
     event: String,
     data: Vec<String>,
 }
 
-impl SseReader {
+impl<B> SseReader<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Display,
+{
     /// Wraps a `text/event-stream` body.
-    pub fn new(body: Incoming) -> Self {
+    pub fn new(body: B) -> Self {
         Self::with_silence(body, SILENCE_LIMIT)
     }
 
     /// Wraps a body with a custom silence limit.
-    pub fn with_silence(body: Incoming, silence: Duration) -> Self {
+    pub fn with_silence(body: B, silence: Duration) -> Self {
         Self {
             body,
             buf: BytesMut::new(),
@@ -120,5 +126,79 @@ impl SseReader {
             _ => {} // id, retry: not needed by a job reader
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Terminal;
+    use futures::stream;
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    use std::convert::Infallible;
+
+    /// A body delivering `chunks` as separate frames, then ending.
+    fn body(
+        chunks: &[&[u8]],
+    ) -> StreamBody<impl futures::Stream<Item = Result<Frame<Bytes>, Infallible>>> {
+        let frames: Vec<_> = chunks
+            .iter()
+            .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+            .collect();
+        StreamBody::new(stream::iter(frames))
+    }
+
+    async fn read_all<B>(mut reader: SseReader<B>) -> Result<Vec<StreamEvent>, StreamError>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Display,
+    {
+        let mut events = Vec::new();
+        while let Some(e) = reader.next().await? {
+            events.push(e);
+        }
+        Ok(events)
+    }
+
+    const NARRATION: &str =
+        r#"{"seq":0,"job_id":"job-1","actor":"hive","action":"a","human":"h","at_ms":1}"#;
+
+    #[tokio::test]
+    async fn crlf_line_endings_read_like_lf() {
+        let lf =
+            format!(": keep-alive\n\nevent: narration\nid: 0\ndata: {NARRATION}\n\nevent: done\ndata: [DONE]\n\n");
+        let crlf = lf.replace('\n', "\r\n");
+        let from_lf = read_all(SseReader::new(body(&[lf.as_bytes()])))
+            .await
+            .unwrap();
+        let from_crlf = read_all(SseReader::new(body(&[crlf.as_bytes()])))
+            .await
+            .unwrap();
+        assert_eq!(from_lf.len(), 2, "{from_lf:?}");
+        assert_eq!(from_lf.last(), Some(&StreamEvent::Terminal(Terminal::Done)));
+        assert_eq!(from_crlf, from_lf);
+    }
+
+    #[tokio::test]
+    async fn events_split_across_frames_at_any_byte_are_reassembled() {
+        let text = format!("event: narration\ndata: {NARRATION}\n\nevent: done\ndata: [DONE]\n\n");
+        let whole = read_all(SseReader::new(body(&[text.as_bytes()])))
+            .await
+            .unwrap();
+        for cut in 1..text.len() {
+            let (a, b) = text.as_bytes().split_at(cut);
+            let split = read_all(SseReader::new(body(&[a, b]))).await.unwrap();
+            assert_eq!(split, whole, "split at byte {cut}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_that_are_not_utf8_are_a_protocol_error() {
+        let got = read_all(SseReader::new(body(&[b"data: \xff\xfe\n\n"]))).await;
+        assert_eq!(
+            got,
+            Err(StreamError::Protocol("stream is not UTF-8".into()))
+        );
     }
 }
