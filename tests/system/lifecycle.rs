@@ -12,6 +12,9 @@ use std::time::Duration;
 use tokio::time::{sleep, sleep_until, Instant};
 
 both_modes!(
+    bug_01_the_channel_lives_until_the_job_has_said_everything,
+    bug_03_a_job_has_its_channel_from_the_moment_it_is_created,
+    bug_04_every_operation_narrates_into_its_own_stream,
     bug_09_client_disconnect_cancels_the_job_everywhere,
     bug_09_a_never_streamed_job_expires_after_the_ttl,
     bug_06_a_job_that_emits_almost_nothing_still_ends_with_its_marker,
@@ -28,6 +31,105 @@ const INTERVAL_MS: u64 = 25;
 /// When a slow download submitted at `submitted` would have completed, plus a margin.
 fn past_completion(submitted: Instant) -> Instant {
     submitted + Duration::from_millis(u64::from(CHUNKS) * INTERVAL_MS + 250)
+}
+
+/// Asserts no node dropped a line for want of a channel.
+#[track_caller]
+fn assert_no_line_lost_for_a_channel(cluster: &Cluster) {
+    for server in cluster.servers() {
+        assert_eq!(
+            server.node.hub().stats().dropped_no_channel,
+            0,
+            "lines emitted into a missing channel"
+        );
+    }
+}
+
+/// The stream opens the moment the job exists and the job then emits for a while: the
+/// keeper gets the creation line, every progress line and `done`, and no node drops a line
+/// for want of a channel (cleanup is tied to job completion, not to the stream handler).
+async fn bug_01_the_channel_lives_until_the_job_has_said_everything(mode: Mode) {
+    let cluster = Cluster::start(mode).await;
+    let run = cluster.run_settled(download("phi-2", 5, 20)).await;
+    run.assert_done();
+    assert_eq!(
+        run.narrations().next().map(|n| n.action.as_str()),
+        Some("job_create"),
+        "{}",
+        run.transcript()
+    );
+    assert_eq!(
+        run.count("model_download_progress"),
+        5,
+        "{}",
+        run.transcript()
+    );
+    assert_eq!(run.count("model_download_complete"), 1);
+    assert_no_line_lost_for_a_channel(&cluster);
+}
+
+/// A job nobody streams yet already has its channel (so its first lines wait there), and
+/// the forwarded hive job has one too: the job runs in full and nothing is dropped.
+async fn bug_03_a_job_has_its_channel_from_the_moment_it_is_created(mode: Mode) {
+    let cluster = Cluster::start(mode).await;
+    let keeper = cluster.keeper();
+    let job = keeper
+        .submit(&hive_op("model_list", json!({})))
+        .await
+        .expect("submit");
+    assert!(
+        cluster.queen.node.hub().contains(&job.job_id),
+        "a queued job without a channel"
+    );
+    let run = follow(&keeper, job, |_| Flow::Continue).await;
+    run.assert_done();
+    run.assert_actions(&[
+        "model_list_start",
+        "model_list_entry",
+        "data:model_list",
+        "model_list_complete",
+    ]);
+    cluster.settle("a listed catalogue").await;
+    assert_no_line_lost_for_a_channel(&cluster);
+}
+
+/// Every operation, not only `status`, narrates into its own job's stream: each stream
+/// carries the operation's own lines (named after it) and ends `done`.
+async fn bug_04_every_operation_narrates_into_its_own_stream(mode: Mode) {
+    let cluster = Cluster::start(mode).await;
+    let operations = [
+        ("hive_check", json!({})),
+        ("model_list", json!({})),
+        ("model_get", json!({"model": "tinyllama"})),
+        (
+            "model_download",
+            json!({"model": "phi-2", "chunks": 2, "interval_ms": 10}),
+        ),
+        ("model_delete", json!({"model": "phi-2"})),
+        ("worker_spawn", json!({"model": "tinyllama"})),
+        ("worker_list", json!({})),
+        ("worker_stop", json!({"worker_id": "worker-1"})),
+        ("worker_install", json!({"lines": 3})),
+        (
+            "infer",
+            json!({"model": "tinyllama", "prompt": "a b", "max_tokens": 2}),
+        ),
+    ];
+    for (name, extra) in operations {
+        let run = cluster.run_settled(hive_op(name, extra)).await;
+        run.assert_done();
+        let own = run
+            .actions()
+            .iter()
+            .filter(|a| a.trim_start_matches("data:").starts_with(name))
+            .count();
+        assert!(
+            own > 0,
+            "{name} narrated nothing of its own:\n{}",
+            run.transcript()
+        );
+    }
+    assert_no_line_lost_for_a_channel(&cluster);
 }
 
 /// Asserts the job's final state on `server` is `cancelled` and it never completed.
