@@ -73,7 +73,7 @@ for p in "${patches[@]}"; do
         >"$out/nextest.log" 2>&1
     # "FAIL [   0.123s] (3/92) rbee::system relay::bug_12_…" → "0.123 relay::bug_12_…"
     grep -E '^ *(FAIL|TIMEOUT|SIGABRT|SIGSEGV) +\[' "$out/nextest.log" \
-        | sed -E 's/^ *[A-Z]+ +\[ *([0-9.]+)s\] +\([0-9]+\/[0-9]+\) +[^ ]+ +([^ ]+).*/\1 \2/' \
+        | sed -E 's/^ *[A-Z]+ +\[ *([0-9.]+)s\] +\( *[0-9]+\/[0-9]+\) +[^ ]+ +([^ ]+).*/\1 \2/' \
         | sort -u -k2,2 | sort -n >"$out/failing-tests.txt"
     tests_failed=$(wc -l <"$out/failing-tests.txt")
     tests_run=$(grep -oE '[0-9]+ tests? run' "$out/nextest.log" | tail -1 | grep -oE '^[0-9]+')
