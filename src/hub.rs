@@ -423,6 +423,11 @@ mod tests {
         }
     }
 
+    /// Sends one line per action on the synchronous path; what happened to each.
+    fn send_lines(hub: &Hub, job: &JobId, actions: &[&str]) -> Vec<Sent> {
+        actions.iter().map(|a| hub.send(job, line(a))).collect()
+    }
+
     fn action_of(e: &StreamEvent) -> String {
         match e {
             StreamEvent::Narration(n) => n.action.clone(),
@@ -489,10 +494,7 @@ mod tests {
         let hub = hub(2);
         let job = JobId::from_bits(1);
         hub.create(&job);
-        let sent: Vec<_> = ["a", "b", "c", "d"]
-            .iter()
-            .map(|a| hub.send(&job, line(a)))
-            .collect();
+        let sent = send_lines(&hub, &job, &["a", "b", "c", "d"]);
         assert_eq!(
             sent,
             [
@@ -627,10 +629,7 @@ mod tests {
         let hub = hub(1);
         let job = JobId::from_bits(1);
         hub.create(&job);
-        let sent: Vec<_> = ["a", "b", "c", "d"]
-            .iter()
-            .map(|a| hub.send(&job, line(a)))
-            .collect();
+        let sent = send_lines(&hub, &job, &["a", "b", "c", "d"]);
         assert_eq!(
             sent,
             [Sent::Delivered(0), Sent::Full, Sent::Full, Sent::Full]
