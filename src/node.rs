@@ -136,6 +136,16 @@ impl std::fmt::Debug for Node {
 /// no-panic invariant looks for it in recorded job states.
 pub const HANDLER_PANICKED: &str = "internal error: the job's handler panicked";
 
+/// The text of a panic payload (`panic!` with a literal gives `&str`, with a format string
+/// `String`); `None` for any other payload. Shared with the simulator, which records the
+/// panics of whole hosts.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+}
+
 /// Runs a job's handler to its terminal state. A handler that panics ends its job `failed`
 /// with an internal-error message instead of taking the job's task down silently: without
 /// this the job would stay `running` with its channel open, and its client would wait on
@@ -145,11 +155,7 @@ async fn outcome(handler: impl Future<Output = Result<(), String>>) -> JobState 
         Ok(Ok(())) => JobState::Completed,
         Ok(Err(msg)) => JobState::Failed(msg),
         Err(panic) => {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown cause".to_owned());
+            let why = panic_message(panic.as_ref()).unwrap_or_else(|| "unknown cause".to_owned());
             tracing::error!(%why, "job handler panicked");
             JobState::Failed(format!("{HANDLER_PANICKED} ({why})"))
         }

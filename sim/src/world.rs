@@ -327,11 +327,8 @@ fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, recorder: &Recorder, n
                 None
             }
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "panic".into());
+                let message =
+                    rbee::node::panic_message(panic.as_ref()).unwrap_or_else(|| "panic".into());
                 recorder.push_at(now(sim), "sim", What::Panic { message });
                 None
             }
