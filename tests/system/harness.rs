@@ -326,6 +326,19 @@ impl Proxy {
     }
 }
 
+/// Submits a slow download (40 chunks, 25 ms apart) through `keeper`, cuts `link` once two
+/// progress lines have arrived, and returns the stream as the keeper saw it end.
+pub async fn cut_mid_download(keeper: &Keeper, link: &Proxy) -> Run {
+    let job = keeper
+        .submit(&download("phi-2", 40, 25))
+        .await
+        .expect("submit");
+    let (progressed, follower) = follow_in_background(keeper, &job, "model_download_progress", 2);
+    progressed.await.expect("the download progressed");
+    link.cut();
+    follower.await.expect("follower")
+}
+
 /// Polls `cond` every 10 ms until it holds; fails the test after [`PATIENCE`].
 pub async fn eventually(what: impl std::fmt::Display, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + PATIENCE;

@@ -375,14 +375,7 @@ async fn a_keeper_whose_connection_breaks_sees_lost_and_the_job_is_cancelled() {
     let cluster = Cluster::start(Mode::Distributed).await;
     let link = Proxy::start(cluster.queen.endpoint.clone()).await;
     let keeper = Keeper::new(Arc::new(TcpDial), link.endpoint.clone());
-    let job = keeper
-        .submit(&download("phi-2", 40, 25))
-        .await
-        .expect("submit");
-    let (progressed, follower) = follow_in_background(&keeper, &job, "model_download_progress", 2);
-    progressed.await.expect("the download progressed");
-    link.cut();
-    let run = follower.await.expect("follower");
+    let run = cut_mid_download(&keeper, &link).await;
     assert!(
         matches!(run.outcome, Outcome::Lost(_)),
         "{}",
@@ -390,9 +383,9 @@ async fn a_keeper_whose_connection_breaks_sees_lost_and_the_job_is_cancelled() {
     );
     assert_ne!(run.outcome.exit_code(), 0);
     cluster.settle("a broken keeper link").await;
-    assert_cancelled(&cluster.queen, &job.job_id);
+    assert_cancelled(&cluster.queen, &run.job.job_id);
     assert_cancelled(
         cluster.hive.as_ref().expect("hive"),
-        &cluster.hive_job_of(&job.job_id),
+        &cluster.hive_job_of(&run.job.job_id),
     );
 }

@@ -163,18 +163,11 @@ async fn a_broken_hive_connection_fails_the_job_naming_the_hive() {
         world,
     };
     let keeper = cluster.keeper();
-    let job = keeper
-        .submit(&download("phi-2", 40, 25))
-        .await
-        .expect("submit");
-    let (progressed, follower) = follow_in_background(&keeper, &job, "model_download_progress", 2);
-    progressed.await.expect("the download progressed");
-    link.cut();
-    let run = follower.await.expect("follower");
+    let run = cut_mid_download(&keeper, &link).await;
     run.assert_failed(&format!("lost connection to hive '{HIVE}'"));
     cluster.settle("a broken hive link").await;
     let hive = cluster.hive.as_ref().expect("hive");
-    let hive_state = hive.recorder.states(&cluster.hive_job_of(&job.job_id));
+    let hive_state = hive.recorder.states(&cluster.hive_job_of(&run.job.job_id));
     assert_eq!(
         hive_state.last(),
         Some(&JobState::Cancelled),
