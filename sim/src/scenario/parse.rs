@@ -1,250 +1,13 @@
-//! Scenario files (SPEC §7): the topology, the jobs each keeper submits, and the faults,
-//! loaded with every error pointing at `file:line` and the key, and written back as TOML
-//! (the explorer and shrinker save failing runs this way).
-//!
-//! Validation happens before anything runs: unknown keys, hosts, operations, or a fault
-//! naming a host outside the topology are errors, never a panic mid-run.
+//! Reading scenario files: TOML in, a validated [`Scenario`] out, or an error that names the
+//! file, the line and the key. Nothing runs before a file has passed every check here.
 
+use super::{
+    Behaviour, Expect, FaultKind, FaultPlan, JobPlan, Mode, Scenario, ScenarioError,
+    DEFAULT_RUN_FOR_MS, DEFAULT_TTL_MS, MAX_RUN_FOR_MS, MAX_TTL_MS,
+};
 use rbee::operation::Operation;
 use serde::Deserialize;
-use std::fmt;
 use std::path::Path;
-
-/// Where hive operations run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Queen forwards to hive processes over HTTP.
-    Distributed,
-    /// Queen runs the hives' handlers in-process.
-    Integrated,
-}
-
-impl Mode {
-    /// As written in a file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Distributed => "distributed",
-            Self::Integrated => "integrated",
-        }
-    }
-}
-
-/// The outcome a job must have (`expect`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expect {
-    /// `done`.
-    Done,
-    /// `error`.
-    Error,
-    /// `cancelled`.
-    Cancelled,
-    /// The keeper lost its connection (an extension of SPEC §7: a crashed or cut-off queen).
-    Lost,
-    /// The keeper dropped its stream on purpose (`disconnect_after_events`; extension).
-    Detached,
-    /// The keeper never connected (`never_connect`; extension).
-    NeverConnected,
-    /// The server refused the submit or the stream request (a 4xx; extension).
-    Rejected,
-    /// Anything.
-    Any,
-}
-
-impl Expect {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "done" => Self::Done,
-            "error" => Self::Error,
-            "cancelled" => Self::Cancelled,
-            "lost" => Self::Lost,
-            "detached" => Self::Detached,
-            "never_connected" => Self::NeverConnected,
-            "rejected" => Self::Rejected,
-            "any" => Self::Any,
-            _ => return None,
-        })
-    }
-
-    /// As written in a file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Done => "done",
-            Self::Error => "error",
-            Self::Cancelled => "cancelled",
-            Self::Lost => "lost",
-            Self::Detached => "detached",
-            Self::NeverConnected => "never_connected",
-            Self::Rejected => "rejected",
-            Self::Any => "any",
-        }
-    }
-}
-
-/// What the keeper does with its stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Behaviour {
-    /// Read until the terminal event.
-    Follow,
-    /// Drop the stream after this many events.
-    DisconnectAfter(u64),
-    /// Submit and never stream.
-    NeverConnect,
-    /// Follow, and send DELETE at this simulated time.
-    CancelAt(u64),
-}
-
-/// One job a keeper submits.
-#[derive(Clone, Debug, PartialEq)]
-pub struct JobPlan {
-    /// The submitting keeper.
-    pub keeper: String,
-    /// Simulated time of the submit.
-    pub at_ms: u64,
-    /// The operation.
-    pub operation: Operation,
-    /// Delay between submit and stream connect.
-    pub connect_after_ms: u64,
-    /// Required outcome.
-    pub expect: Expect,
-    /// Keeper behaviour.
-    pub behaviour: Behaviour,
-}
-
-/// Fault kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum FaultKind {
-    /// Drop all traffic between two hosts.
-    Partition,
-    /// Undo a partition.
-    Repair,
-    /// Hold (delay) all traffic between two hosts.
-    Hold,
-    /// Deliver held traffic.
-    Release,
-    /// Stop a host's software (queen or hive).
-    Crash,
-    /// Start a host's software again, from scratch.
-    Restart,
-}
-
-impl FaultKind {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "partition" => Self::Partition,
-            "repair" => Self::Repair,
-            "hold" => Self::Hold,
-            "release" => Self::Release,
-            "crash" => Self::Crash,
-            "restart" => Self::Restart,
-            _ => return None,
-        })
-    }
-
-    /// As written in a file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Partition => "partition",
-            Self::Repair => "repair",
-            Self::Hold => "hold",
-            Self::Release => "release",
-            Self::Crash => "crash",
-            Self::Restart => "restart",
-        }
-    }
-
-    /// Whether the fault names a pair of hosts (`between`) rather than one (`host`).
-    pub fn is_link(self) -> bool {
-        matches!(
-            self,
-            Self::Partition | Self::Repair | Self::Hold | Self::Release
-        )
-    }
-
-    /// Whether the fault ends a disturbance.
-    pub fn heals(self) -> bool {
-        matches!(self, Self::Repair | Self::Release | Self::Restart)
-    }
-}
-
-/// One scheduled fault.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FaultPlan {
-    /// Simulated time it fires.
-    pub at_ms: u64,
-    /// What it does.
-    pub kind: FaultKind,
-    /// Two hosts for link faults, one for crash/restart.
-    pub hosts: Vec<String>,
-}
-
-/// A whole scenario.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Scenario {
-    /// Title.
-    pub name: String,
-    /// Free text (a regression scenario says which bug it pins).
-    pub description: String,
-    /// Default seed.
-    pub seed: u64,
-    /// Distributed or integrated.
-    pub mode: Mode,
-    /// Hive names.
-    pub hives: Vec<String>,
-    /// Keeper names.
-    pub keepers: Vec<String>,
-    /// Simulated time limit.
-    pub run_for_ms: u64,
-    /// Every hive's initial catalogue.
-    pub models: Vec<String>,
-    /// Job TTL of every process (`ttl_ms`, an extension of SPEC §7; default SPEC's 60 s).
-    /// Generated scenarios use 5 s: never-streamed jobs then expire, and the run settles,
-    /// 55 simulated seconds sooner, and no invariant depends on the TTL's length.
-    pub ttl_ms: u64,
-    /// Jobs, in file order (their index identifies them in traces).
-    pub jobs: Vec<JobPlan>,
-    /// Faults.
-    pub faults: Vec<FaultPlan>,
-}
-
-/// Default job TTL (SPEC §4).
-pub const DEFAULT_TTL_MS: u64 = 60_000;
-/// Longest accepted job TTL.
-pub const MAX_TTL_MS: u64 = 600_000;
-
-/// Default simulated time limit.
-pub const DEFAULT_RUN_FOR_MS: u64 = 60_000;
-/// Longest accepted time limit (1 h simulated).
-pub const MAX_RUN_FOR_MS: u64 = 3_600_000;
-
-/// A scenario file error: file, line, key and message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScenarioError {
-    /// The file.
-    pub file: String,
-    /// 1-based line.
-    pub line: usize,
-    /// The key at fault (may be empty when the file is not TOML at all).
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "{}:{}: {}", self.file, self.line, self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}: `{}`: {}",
-                self.file, self.line, self.key, self.message
-            )
-        }
-    }
-}
-
-impl std::error::Error for ScenarioError {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -392,26 +155,6 @@ fn toml_to_json(v: &toml::Value) -> serde_json::Value {
     }
 }
 
-fn json_to_toml(v: &serde_json::Value) -> Option<toml::Value> {
-    Some(match v {
-        serde_json::Value::Null => return None,
-        serde_json::Value::Bool(b) => toml::Value::Boolean(*b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => toml::Value::Integer(i),
-            None => toml::Value::Float(n.as_f64()?),
-        },
-        serde_json::Value::String(s) => toml::Value::String(s.clone()),
-        serde_json::Value::Array(a) => {
-            toml::Value::Array(a.iter().filter_map(json_to_toml).collect())
-        }
-        serde_json::Value::Object(o) => toml::Value::Table(
-            o.iter()
-                .filter_map(|(k, v)| Some((k.clone(), json_to_toml(v)?)))
-                .collect(),
-        ),
-    })
-}
-
 impl Scenario {
     /// Loads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
@@ -470,17 +213,6 @@ impl Scenario {
         scenario.check_topology(&src, &raw.jobs, &raw.faults)?;
         Ok(scenario)
     }
-
-    /// The hosts of the simulation: `queen`, the hives (distributed mode only), the keepers.
-    pub fn hosts(&self) -> Vec<String> {
-        let mut hosts = vec!["queen".to_owned()];
-        if self.mode == Mode::Distributed {
-            hosts.extend(self.hives.iter().cloned());
-        }
-        hosts.extend(self.keepers.iter().cloned());
-        hosts
-    }
-
     /// Validates a scenario built in code (the generator's output), as a file would be.
     pub fn validate(&self) -> Result<(), ScenarioError> {
         let text = self.to_toml();
@@ -606,85 +338,6 @@ impl Scenario {
             }
         }
         Ok(())
-    }
-
-    /// Writes the scenario as a TOML file that [`Scenario::parse`] reads back unchanged.
-    pub fn to_toml(&self) -> String {
-        use toml::Value;
-        let mut top = toml::Table::new();
-        top.insert("name".into(), Value::String(self.name.clone()));
-        if !self.description.is_empty() {
-            top.insert(
-                "description".into(),
-                Value::String(self.description.clone()),
-            );
-        }
-        top.insert("seed".into(), Value::Integer(self.seed as i64));
-        top.insert("mode".into(), Value::String(self.mode.name().into()));
-        let strings = |v: &[String]| Value::Array(v.iter().cloned().map(Value::String).collect());
-        top.insert("hives".into(), strings(&self.hives));
-        top.insert("keepers".into(), strings(&self.keepers));
-        top.insert("run_for_ms".into(), Value::Integer(self.run_for_ms as i64));
-        top.insert("models".into(), strings(&self.models));
-        if self.ttl_ms != DEFAULT_TTL_MS {
-            top.insert("ttl_ms".into(), Value::Integer(self.ttl_ms as i64));
-        }
-        let jobs: Vec<Value> = self
-            .jobs
-            .iter()
-            .map(|j| {
-                let mut t = match json_to_toml(&j.operation.to_json()) {
-                    Some(Value::Table(t)) => t,
-                    _ => toml::Table::new(),
-                };
-                t.insert("keeper".into(), Value::String(j.keeper.clone()));
-                t.insert("at_ms".into(), Value::Integer(j.at_ms as i64));
-                if j.connect_after_ms > 0 {
-                    t.insert(
-                        "connect_after_ms".into(),
-                        Value::Integer(j.connect_after_ms as i64),
-                    );
-                }
-                if j.expect != Expect::Any {
-                    t.insert("expect".into(), Value::String(j.expect.name().into()));
-                }
-                match j.behaviour {
-                    Behaviour::Follow => {}
-                    Behaviour::DisconnectAfter(n) => {
-                        t.insert("disconnect_after_events".into(), Value::Integer(n as i64));
-                    }
-                    Behaviour::NeverConnect => {
-                        t.insert("never_connect".into(), Value::Boolean(true));
-                    }
-                    Behaviour::CancelAt(ms) => {
-                        t.insert("cancel_at_ms".into(), Value::Integer(ms as i64));
-                    }
-                }
-                Value::Table(t)
-            })
-            .collect();
-        if !jobs.is_empty() {
-            top.insert("jobs".into(), Value::Array(jobs));
-        }
-        let faults: Vec<Value> = self
-            .faults
-            .iter()
-            .map(|f| {
-                let mut t = toml::Table::new();
-                t.insert("at_ms".into(), Value::Integer(f.at_ms as i64));
-                t.insert("kind".into(), Value::String(f.kind.name().into()));
-                if f.kind.is_link() {
-                    t.insert("between".into(), strings(&f.hosts));
-                } else {
-                    t.insert("host".into(), Value::String(f.hosts[0].clone()));
-                }
-                Value::Table(t)
-            })
-            .collect();
-        if !faults.is_empty() {
-            top.insert("faults".into(), Value::Array(faults));
-        }
-        toml::to_string(&top).expect("scenario serialises")
     }
 }
 
@@ -897,17 +550,5 @@ mod tests {
         assert!(err(text)
             .message
             .contains("integrated mode hives run inside the queen"));
-    }
-
-    #[test]
-    fn to_toml_round_trips() {
-        let text = format!(
-            "{HEAD}seed = 3\nttl_ms = 5000\nmode = \"distributed\"\ndescription = \"d\"\n\n[[jobs]]\nkeeper = \"alice\"\nat_ms = 7\noperation = \"infer\"\nhive_id = \"hive-a\"\nmodel = \"m\"\nprompt = \"a b\"\nexpect = \"done\"\ndisconnect_after_events = 2\nconnect_after_ms = 9\n\n[[faults]]\nat_ms = 4\nkind = \"hold\"\nbetween = [\"queen\", \"hive-a\"]\n\n[[faults]]\nat_ms = 5\nkind = \"restart\"\nhost = \"hive-a\"\n"
-        );
-        let s = Scenario::parse("s.toml", &text).unwrap();
-        assert_eq!(s.ttl_ms, 5000);
-        let back = Scenario::parse("again.toml", &s.to_toml()).unwrap();
-        assert_eq!(back, s);
-        assert!(s.validate().is_ok());
     }
 }
