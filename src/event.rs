@@ -12,6 +12,9 @@ pub const DONE: &str = "[DONE]";
 pub const CANCELLED: &str = "[CANCELLED]";
 /// Prefix of the `error` event's data line.
 pub const ERROR_PREFIX: &str = "[ERROR] ";
+/// Actor name of the queen's own narration (relayed lines keep the hive's actor, so a
+/// reader can tell who said what).
+pub const QUEEN_ACTOR: &str = "queen";
 
 /// One narration line: who did what, in words, at what process time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

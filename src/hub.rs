@@ -172,8 +172,10 @@ impl Hub {
         }
     }
 
-    /// Reports a record built by `make`, only if the observer wants records.
-    fn record(&self, make: impl FnOnce() -> HubRecord) {
+    /// Reports a record built by `make` to the process's observer, stamped with the process
+    /// clock, only if the observer wants records. Job code reaches the observer this way,
+    /// through its narration context, without holding the node.
+    pub(crate) fn record(&self, make: impl FnOnce() -> HubRecord) {
         let observer = &self.inner.observer;
         if observer.enabled() {
             observer.record(self.inner.clock.now_ms(), make());

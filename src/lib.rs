@@ -18,6 +18,7 @@
 //! | [`hub`] | the narration hub: job-scoped channels (create / take / send / remove) |
 //! | [`context`] | the narration context, the spawn helper and the emit functions |
 //! | [`registry`] | jobs, their state machine, at-most-once payloads |
+//! | [`lifecycle`] | the job life cycle as synchronous steps over hub and registry |
 //! | [`operation`] | the operations, their JSON form, validation and deadlines |
 //! | [`hive`] | a hive's catalogue and workers, and the hive operation handlers |
 //! | [`node`] | one queen or hive process: the job life cycle |
@@ -46,6 +47,7 @@ pub mod http_client;
 pub mod hub;
 pub mod ids;
 pub mod keeper;
+pub mod lifecycle;
 pub mod node;
 pub mod observer;
 pub mod operation;

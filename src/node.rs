@@ -8,8 +8,9 @@ use crate::clock::Clock;
 use crate::context::{self, NarrationContext};
 use crate::dial::{Dial, Endpoint};
 use crate::hive::Hive;
-use crate::hub::{Body, Hub, TakeError};
+use crate::hub::{Hub, TakeError};
 use crate::ids::{IdGen, JobId};
+use crate::lifecycle::Lifecycle;
 use crate::nw;
 use crate::observer::{HubRecord, JobState, NoObserver, SharedObserver};
 use crate::operation::Operation;
@@ -21,8 +22,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Actor name of the queen's own narration.
-pub const QUEEN_ACTOR: &str = "queen";
+pub use crate::event::QUEEN_ACTOR;
+pub use crate::lifecycle::CancelError;
 
 /// How a queen reaches a hive.
 #[derive(Clone, Debug)]
@@ -98,22 +99,10 @@ pub enum CreateError {
     Invalid(String),
 }
 
-/// Why a job could not be cancelled.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CancelError {
-    /// No such job (404).
-    #[error("unknown job")]
-    Unknown,
-    /// The job already ended (409).
-    #[error("job already {0}")]
-    Terminal(&'static str),
-}
-
 /// One queen or hive process.
 pub struct Node {
     role: Role,
-    hub: Hub,
-    jobs: JobRegistry,
+    jobs: Lifecycle,
     clock: Clock,
     ids: IdGen,
     dial: Arc<dyn Dial>,
@@ -126,8 +115,8 @@ impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Node")
             .field("role", &self.role)
-            .field("hub", &self.hub)
-            .field("jobs", &self.jobs)
+            .field("hub", self.jobs.hub())
+            .field("jobs", self.jobs.jobs())
             .finish()
     }
 }
@@ -171,8 +160,12 @@ impl Node {
             Role::Hive(_) => crate::hub::HIVE_CAPACITY,
         });
         Arc::new(Self {
-            hub: Hub::new(capacity, clock, config.observer.clone()),
-            jobs: JobRegistry::new(clock, config.observer.clone()),
+            jobs: Lifecycle::new(
+                Hub::new(capacity, clock, config.observer.clone()),
+                JobRegistry::new(clock, config.observer.clone()),
+                config.observer.clone(),
+                clock,
+            ),
             role: config.role,
             clock,
             ids: config.ids,
@@ -185,12 +178,12 @@ impl Node {
 
     /// The process's hub (tests read its counters).
     pub fn hub(&self) -> &Hub {
-        &self.hub
+        self.jobs.hub()
     }
 
     /// The process's job registry.
     pub fn jobs(&self) -> &JobRegistry {
-        &self.jobs
+        self.jobs.jobs()
     }
 
     /// The process clock.
@@ -230,29 +223,14 @@ impl Node {
     pub fn create(self: &Arc<Self>, op: Operation) -> Result<JobId, CreateError> {
         self.check_target(&op)?;
         let id = self.ids.next_id();
-        let name = op.name();
-        let job = self.jobs.insert(id.clone(), op);
-        self.hub.create(&id);
-        self.record(HubRecord::Create {
-            job: id.clone(),
-            operation: name.to_owned(),
-        });
-        self.hub.send(
-            &id,
-            Body::Narration {
-                actor: self.role.actor().to_owned(),
-                action: "job_create".into(),
-                human: format!("Job {id} created ({name}), waiting for client"),
-                at_ms: self.clock.now_ms(),
-            },
-        );
+        let job = self.jobs.register(id.clone(), op, self.role.actor());
         let node = self.clone();
         let ttl = self.ttl;
         let timer = tokio::spawn({
             let job = job.clone();
             async move {
                 tokio::time::sleep(ttl).await;
-                node.end_unstreamed(&job, JobState::Expired);
+                node.jobs.end_unstreamed(&job, JobState::Expired);
             }
         });
         job.attach(timer.abort_handle());
@@ -265,8 +243,7 @@ impl Node {
         self: &Arc<Self>,
         id: &JobId,
     ) -> Result<(Arc<Job>, crate::hub::JobReceiver), TakeError> {
-        let job = self.jobs.get(id).ok_or(TakeError::Unknown)?;
-        let rx = self.hub.take(id)?;
+        let (job, rx) = self.jobs.take(id)?;
         if let Some(op) = self.jobs.start(&job) {
             let node = self.clone();
             let task = tokio::spawn({
@@ -281,11 +258,11 @@ impl Node {
     async fn execute(self: Arc<Self>, job: Arc<Job>, op: Operation) {
         let ctx = NarrationContext {
             job_id: job.id.clone(),
-            hub: self.hub.clone(),
+            hub: self.jobs.hub().clone(),
             clock: self.clock,
         };
         let state = outcome(context::scope(ctx, self.run(&op))).await;
-        self.end(&job, state);
+        self.jobs.end(&job, state);
     }
 
     async fn run(&self, op: &Operation) -> Result<(), String> {
@@ -317,57 +294,25 @@ impl Node {
                 }
                 Some(name) => match hives.get(name) {
                     Some(HiveTarget::Local(hive)) => hive.execute(op).await,
-                    Some(HiveTarget::Remote(ep)) => crate::relay::forward(self, name, ep, op).await,
+                    Some(HiveTarget::Remote(ep)) => {
+                        crate::relay::forward(&self.dial, name, ep, op).await
+                    }
                     None => Err(format!("unknown hive '{name}'")),
                 },
             },
         }
     }
 
-    pub(crate) fn dial(&self) -> &dyn Dial {
-        self.dial.as_ref()
-    }
-
-    pub(crate) fn dial_arc(&self) -> Arc<dyn Dial> {
-        self.dial.clone()
-    }
-
-    /// Moves a streamed job to a terminal state (unless it already is) and drops its
-    /// channel's sender: the stream drains, sends the terminal and removes the job.
-    fn end(&self, job: &Job, state: JobState) {
-        self.jobs.finish(job, state);
-        self.hub.remove(&job.id);
-    }
-
-    /// Ends a job nobody streams (cancel before take, expiry): its entry goes at once.
-    fn end_unstreamed(&self, job: &Job, state: JobState) {
-        if self.jobs.finish(job, state).is_some() {
-            self.hub.remove(&job.id);
-            self.jobs.remove(&job.id);
-        }
-    }
-
     /// Called by a stream once it has sent the terminal event, or when its client went
     /// away: cancels the job if it is still going, and removes channel and entry.
     pub fn stream_finished(&self, job: &Job) {
-        self.end(job, JobState::Cancelled);
-        self.jobs.remove(&job.id);
+        self.jobs.stream_finished(job);
     }
 
     /// Cancels a job (DELETE). A queued job is removed at once; a running job's stream
     /// sends `cancelled` and then removes it.
     pub fn cancel(&self, id: &JobId) -> Result<(), CancelError> {
-        let job = self.jobs.get(id).ok_or(CancelError::Unknown)?;
-        match self.jobs.finish(&job, JobState::Cancelled) {
-            Some(previous) => {
-                self.hub.remove(id);
-                if previous == JobState::Queued {
-                    self.jobs.remove(id);
-                }
-                Ok(())
-            }
-            None => Err(CancelError::Terminal(job.state().name())),
-        }
+        self.jobs.cancel(id).map(|_| ())
     }
 }
 

@@ -10,10 +10,10 @@
 
 use crate::context::{self, narrate_wait};
 use crate::dial::{Dial, Endpoint};
+use crate::event::QUEEN_ACTOR;
 use crate::event::{StreamEvent, Terminal};
 use crate::http_client::{self, error_message};
 use crate::ids::JobId;
-use crate::node::{Node, QUEEN_ACTOR};
 use crate::observer::HubRecord;
 use crate::operation::Operation;
 use crate::sse_reader::{SseReader, StreamError};
@@ -24,7 +24,7 @@ use tokio::time::timeout_at;
 
 /// Forwards `op` to the hive `name` at `ep` and relays its stream into the current job.
 pub(crate) async fn forward(
-    node: &Node,
+    dial: &Arc<dyn Dial>,
     name: &str,
     ep: &Endpoint,
     op: &Operation,
@@ -42,23 +42,23 @@ pub(crate) async fn forward(
         format!("Forwarding {} to hive '{name}' at {ep}", op.name()),
     )
     .await;
-    let hive_job = timeout_at(deadline, submit(node.dial(), name, ep, op))
+    let hive_job = timeout_at(deadline, submit(dial.as_ref(), name, ep, op))
         .await
         .map_err(|_| late())??;
     if let Some(ctx) = context::current() {
-        node.record(HubRecord::Forward {
-            job: ctx.job_id,
+        ctx.hub.record(|| HubRecord::Forward {
+            job: ctx.job_id.clone(),
             hive: name.to_owned(),
             hive_job: hive_job.clone(),
         });
     }
     let mut guard = CancelOnDrop {
-        dial: node.dial_arc(),
+        dial: dial.clone(),
         ep: ep.clone(),
         job: Some(hive_job.clone()),
     };
     let result = timeout_at(deadline, async {
-        match relay(node.dial(), name, ep, &hive_job).await {
+        match relay(dial.as_ref(), name, ep, &hive_job).await {
             Ok(()) => Ok(()),
             Err(Broken::HiveEnded(msg)) => {
                 guard.job = None;

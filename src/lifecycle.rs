@@ -1,0 +1,221 @@
+//! The job life cycle of one process (SPEC §4) as plain synchronous steps over its hub and
+//! registry: register, take, start, finish, close, forget, cancel.
+//!
+//! No task is spawned and no timer is awaited here. That is the point: every step is a
+//! short critical section that another thread may interleave with, so the model checker
+//! (`tests/model`) can drive these very functions from several threads and explore the
+//! orders in which a stream, an executor, a cancel and an expiry meet. [`crate::node::Node`]
+//! strings the steps together with its tasks (the TTL timer, the executor).
+//!
+//! The orders inside each step are the contract:
+//! - [`Lifecycle::register`] creates the channel *before* the job entry, so there is no
+//!   moment at which a job exists without a channel (historical bug 3);
+//! - [`Lifecycle::end`] records the final state *before* it closes the channel, so a stream
+//!   that sees its channel end always reads a terminal state (historical bug 7);
+//! - [`Lifecycle::start`] hands the payload out at most once (at-most-once).
+
+use crate::clock::Clock;
+use crate::hub::{Body, Hub, JobReceiver, TakeError};
+use crate::ids::JobId;
+use crate::observer::{HubRecord, JobState, SharedObserver};
+use crate::operation::Operation;
+use crate::registry::{Job, JobRegistry};
+use std::sync::Arc;
+
+/// Why a job could not be cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CancelError {
+    /// No such job (404).
+    #[error("unknown job")]
+    Unknown,
+    /// The job already ended (409).
+    #[error("job already {0}")]
+    Terminal(&'static str),
+}
+
+/// One process's hub and registry, and the steps that move a job through them. Cheap to
+/// clone (shared handles).
+#[derive(Clone)]
+pub struct Lifecycle {
+    hub: Hub,
+    jobs: JobRegistry,
+    observer: SharedObserver,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Lifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lifecycle")
+            .field("hub", &self.hub)
+            .field("jobs", &self.jobs)
+            .finish()
+    }
+}
+
+impl Lifecycle {
+    /// The life cycle over `hub` and `jobs`, reporting to `observer`.
+    pub fn new(hub: Hub, jobs: JobRegistry, observer: SharedObserver, clock: Clock) -> Self {
+        Self {
+            hub,
+            jobs,
+            observer,
+            clock,
+        }
+    }
+
+    /// The hub.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// The registry.
+    pub fn jobs(&self) -> &JobRegistry {
+        &self.jobs
+    }
+
+    /// Registers job `id` running `op`: its channel first, then its entry, then the
+    /// `job_create` line (seq 0) that `actor` narrates while the job waits for its client.
+    pub fn register(&self, id: JobId, op: Operation, actor: &str) -> Arc<Job> {
+        let name = op.name();
+        self.hub.create(&id);
+        let job = self.jobs.insert(id.clone(), op);
+        if self.observer.enabled() {
+            self.observer.record(
+                self.clock.now_ms(),
+                HubRecord::Create {
+                    job: id.clone(),
+                    operation: name.to_owned(),
+                },
+            );
+        }
+        self.hub.send(
+            &id,
+            Body::Narration {
+                actor: actor.to_owned(),
+                action: "job_create".into(),
+                human: format!("Job {id} created ({name}), waiting for client"),
+                at_ms: self.clock.now_ms(),
+            },
+        );
+        job
+    }
+
+    /// Takes the job's single receiver: the stream request's step. It does not start the
+    /// job; [`Lifecycle::start`] does, once.
+    pub fn take(&self, id: &JobId) -> Result<(Arc<Job>, JobReceiver), TakeError> {
+        let job = self.jobs.get(id).ok_or(TakeError::Unknown)?;
+        let rx = self.hub.take(id)?;
+        Ok((job, rx))
+    }
+
+    /// Hands out the job's payload and moves it to `running`; `None` if it is not queued
+    /// any more or its payload is gone (a job executes at most once).
+    pub fn start(&self, job: &Job) -> Option<Operation> {
+        self.jobs.start(job)
+    }
+
+    /// Records a terminal state unless the job already has one; returns the state it left.
+    /// The first half of [`Lifecycle::end`].
+    pub fn finish(&self, job: &Job, state: JobState) -> Option<JobState> {
+        self.jobs.finish(job, state)
+    }
+
+    /// Drops the job's channel sender: its stream drains, sends the terminal and ends. The
+    /// second half of [`Lifecycle::end`]; it must follow [`Lifecycle::finish`].
+    pub fn close(&self, job: &Job) {
+        self.hub.remove(&job.id);
+    }
+
+    /// Moves a streamed job to a terminal state (unless it already is) and closes its
+    /// channel, in that order.
+    pub fn end(&self, job: &Job, state: JobState) {
+        self.finish(job, state);
+        self.close(job);
+    }
+
+    /// Ends a job nobody streams (cancel before take, expiry): its entry goes at once.
+    /// Returns whether this call ended it.
+    pub fn end_unstreamed(&self, job: &Job, state: JobState) -> bool {
+        let ended = self.finish(job, state).is_some();
+        if ended {
+            self.close(job);
+            self.jobs.remove(&job.id);
+        }
+        ended
+    }
+
+    /// Called by a stream once it has sent the terminal event, or when its client went
+    /// away: cancels the job if it is still going, and removes channel and entry.
+    pub fn stream_finished(&self, job: &Job) {
+        self.end(job, JobState::Cancelled);
+        self.jobs.remove(&job.id);
+    }
+
+    /// Cancels a job (DELETE) and returns the state it left. A queued job is removed at
+    /// once; a running job's stream sends `cancelled` and then removes it.
+    pub fn cancel(&self, id: &JobId) -> Result<JobState, CancelError> {
+        let job = self.jobs.get(id).ok_or(CancelError::Unknown)?;
+        match self.finish(&job, JobState::Cancelled) {
+            Some(previous) => {
+                self.close(&job);
+                if previous == JobState::Queued {
+                    self.jobs.remove(id);
+                }
+                Ok(previous)
+            }
+            None => Err(CancelError::Terminal(job.state().name())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::StreamEvent;
+    use crate::observer::NoObserver;
+
+    fn lifecycle() -> Lifecycle {
+        let clock = Clock::start();
+        let observer: SharedObserver = Arc::new(NoObserver);
+        Lifecycle::new(
+            Hub::new(16, clock, observer.clone()),
+            JobRegistry::new(clock, observer.clone()),
+            observer,
+            clock,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_registered_job_has_its_channel_and_its_create_line() {
+        let lc = lifecycle();
+        let id = JobId::from_bits(1);
+        lc.register(id.clone(), Operation::Status {}, "queen");
+        assert!(lc.hub().contains(&id));
+        let (job, mut rx) = lc.take(&id).expect("take");
+        assert!(
+            matches!(rx.recv().await, Some(StreamEvent::Narration(n)) if n.action == "job_create")
+        );
+        assert_eq!(lc.start(&job), Some(Operation::Status {}));
+        assert_eq!(lc.start(&job), None, "a job executes at most once");
+        lc.end(&job, JobState::Completed);
+        assert_eq!(rx.recv().await, None);
+        assert_eq!(
+            job.state(),
+            JobState::Completed,
+            "the channel ends after the final state is recorded"
+        );
+        lc.stream_finished(&job);
+        assert_eq!((lc.hub().stats().live_channels, lc.jobs().len()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn cancel_removes_a_queued_job_at_once_and_refuses_a_second_time() {
+        let lc = lifecycle();
+        let id = JobId::from_bits(2);
+        lc.register(id.clone(), Operation::Status {}, "queen");
+        assert_eq!(lc.cancel(&id), Ok(JobState::Queued));
+        assert_eq!((lc.hub().stats().live_channels, lc.jobs().len()), (0, 0));
+        assert_eq!(lc.cancel(&id), Err(CancelError::Unknown));
+        assert!(matches!(lc.take(&id), Err(TakeError::Unknown)));
+    }
+}
