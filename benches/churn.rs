@@ -25,7 +25,7 @@ fn rss_kib() -> u64 {
 
 async fn one_job(node: &Arc<Node>, op: &Operation) {
     let id = node.create(op.clone()).expect("valid job");
-    let (job, mut rx) = node.take(&id).expect("fresh job");
+    let (job, mut rx) = node.take(&id).await.expect("fresh job");
     while rx.recv().await.is_some() {}
     node.stream_finished(&job);
 }

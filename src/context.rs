@@ -12,8 +12,12 @@
 use crate::clock::Clock;
 use crate::hub::{Body, Hub, Sent};
 use crate::ids::JobId;
+use crate::perturb::{Perturb, Point};
+use crate::probe::Probe;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::task::{JoinError, JoinHandle};
 
@@ -26,6 +30,38 @@ pub struct NarrationContext {
     pub hub: Hub,
     /// The process clock, for `at_ms`.
     pub clock: Clock,
+    /// The process's perturbation points (off outside the simulator).
+    pub perturb: Perturb,
+    /// Set in a sub-task's context: whether it has delivered a line yet (probed once).
+    sub_task: Option<Arc<AtomicBool>>,
+}
+
+impl NarrationContext {
+    /// The context of job `job_id` on the process owning `hub`.
+    pub fn new(job_id: JobId, hub: Hub, clock: Clock, perturb: Perturb) -> Self {
+        Self {
+            job_id,
+            hub,
+            clock,
+            perturb,
+            sub_task: None,
+        }
+    }
+
+    /// Records that `probe` happened to this context's job.
+    pub fn probe(&self, probe: Probe) {
+        self.hub.probe(probe, Some(&self.job_id));
+    }
+
+    /// Notes a send's result: the first delivered line of a sub-task is probed.
+    fn sent(&self, sent: Sent) -> Sent {
+        if let (Sent::Delivered(_), Some(first)) = (sent, &self.sub_task) {
+            if !first.swap(true, Ordering::Relaxed) {
+                self.probe(Probe::SubtaskLineDelivered);
+            }
+        }
+        sent
+    }
 }
 
 tokio::task_local! {
@@ -42,37 +78,95 @@ pub fn current() -> Option<NarrationContext> {
     CONTEXT.try_with(Clone::clone).ok()
 }
 
+/// Records that `probe` happened to the current task's job; nothing outside a job.
+pub fn probe(probe: Probe) {
+    if let Some(ctx) = current() {
+        ctx.probe(probe);
+    }
+}
+
 /// Spawns a sub-task that inherits the current narration context.
 ///
 /// This is the only way job code starts tasks, so sub-task output (build logs) reaches the
 /// job's stream. The returned [`SubTask`] aborts the task when dropped, so cancelling a
-/// job also stops everything it started.
+/// job also stops everything it started (and that abort is probed).
 pub fn spawn<F>(fut: F) -> SubTask<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    SubTask(match current() {
-        Some(ctx) => tokio::spawn(CONTEXT.scope(ctx, fut)),
-        None => tokio::spawn(fut),
-    })
+    match current() {
+        Some(ctx) => {
+            let child = NarrationContext {
+                sub_task: Some(Arc::new(AtomicBool::new(false))),
+                ..ctx.clone()
+            };
+            SubTask {
+                task: tokio::spawn(CONTEXT.scope(child, fut)),
+                job: Some(ctx),
+            }
+        }
+        None => SubTask {
+            task: tokio::spawn(fut),
+            job: None,
+        },
+    }
+}
+
+/// Spawns a task that drives I/O for the current job (an HTTP connection) in its context.
+/// Like [`spawn`] it is aborted when dropped, but that is its normal end, not a probe.
+pub fn spawn_driver<F>(fut: F) -> SubTask<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    SubTask {
+        task: match current() {
+            Some(ctx) => tokio::spawn(CONTEXT.scope(ctx, fut)),
+            None => tokio::spawn(fut),
+        },
+        job: None,
+    }
+}
+
+/// Spawns a process-level task that is *not* part of any job — a worker that outlives the
+/// job which started it. It runs outside every narration context (it can only narrate
+/// with an explicit job id, [`narrate_to`]) and is aborted when its handle is dropped.
+pub fn spawn_detached<F>(fut: F) -> SubTask<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    SubTask {
+        task: tokio::spawn(fut),
+        job: None,
+    }
 }
 
 /// A task started by [`spawn`]: awaiting it yields its output; dropping it aborts it.
 #[derive(Debug)]
-pub struct SubTask<T>(JoinHandle<T>);
+pub struct SubTask<T> {
+    task: JoinHandle<T>,
+    /// The job whose sub-task this is (probed if it is aborted unfinished).
+    job: Option<NarrationContext>,
+}
 
 impl<T> Future for SubTask<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx)
+        Pin::new(&mut self.task).poll(cx)
     }
 }
 
 impl<T> Drop for SubTask<T> {
     fn drop(&mut self) {
-        self.0.abort();
+        if !self.task.is_finished() {
+            if let Some(ctx) = &self.job {
+                ctx.probe(Probe::SubtaskAborted);
+            }
+        }
+        self.task.abort();
     }
 }
 
@@ -101,10 +195,16 @@ pub fn narrate(actor: &str, action: &str, human: impl Into<String>) -> Option<Se
     let ctx = current();
     trace(ctx.as_ref().map(|c| &c.job_id), actor, action, &human);
     let ctx = ctx?;
-    Some(
-        ctx.hub
-            .send(&ctx.job_id, narration(&ctx, actor, action, human)),
-    )
+    Some(narrate_to(&ctx, actor, action, human))
+}
+
+/// Emits a narration line for `ctx`'s job on the synchronous path, from anywhere: the
+/// explicit-job-id form of SPEC §4.3, for tasks that outlive their job's context (a
+/// worker). A job without a channel drops the line and counts it.
+pub fn narrate_to(ctx: &NarrationContext, actor: &str, action: &str, human: String) -> Sent {
+    trace(Some(&ctx.job_id), actor, action, &human);
+    let body = narration(ctx, actor, action, human);
+    ctx.sent(ctx.hub.send(&ctx.job_id, body))
 }
 
 /// Emits a narration line, waiting for buffer space: for bulk output and relays, which
@@ -114,8 +214,9 @@ pub async fn narrate_wait(actor: &str, action: &str, human: impl Into<String>) -
     let ctx = current();
     trace(ctx.as_ref().map(|c| &c.job_id), actor, action, &human);
     let ctx = ctx?;
+    ctx.perturb.pause(Point::Emit).await;
     let body = narration(&ctx, actor, action, human);
-    Some(ctx.hub.send_wait(&ctx.job_id, body).await)
+    Some(ctx.sent(ctx.hub.send_wait(&ctx.job_id, body).await))
 }
 
 /// Emits a structured `data` event, waiting for buffer space.
@@ -128,11 +229,12 @@ pub async fn data(action: &str, payload: serde_json::Value) -> Option<Sent> {
         None => tracing::debug!(target: "rbee::narration", action, %payload, "data"),
     }
     let ctx = ctx?;
+    ctx.perturb.pause(Point::Emit).await;
     let body = Body::Data {
         action: action.to_owned(),
         payload,
     };
-    Some(ctx.hub.send_wait(&ctx.job_id, body).await)
+    Some(ctx.sent(ctx.hub.send_wait(&ctx.job_id, body).await))
 }
 
 /// Emits a narration line on the synchronous path with `format!` arguments:
@@ -166,11 +268,7 @@ mod tests {
         let hub = Hub::new(100, clock, Arc::new(NoObserver));
         let job = JobId::from_bits(9);
         hub.create(&job);
-        let ctx = NarrationContext {
-            job_id: job,
-            hub: hub.clone(),
-            clock,
-        };
+        let ctx = NarrationContext::new(job, hub.clone(), clock, Perturb::off());
         (hub, ctx)
     }
 

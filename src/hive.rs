@@ -5,12 +5,15 @@
 //! they run in a hive process or inside a queen (integrated mode): the context decides
 //! whose channel their lines land in.
 
-use crate::context::{self, narrate_wait};
+use crate::context::{self, narrate_to, narrate_wait, NarrationContext, SubTask};
+use crate::hub::Sent;
 use crate::nw;
 use crate::operation::Operation;
+use crate::probe::Probe;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// Actor name of every hive narration line.
 pub const ACTOR: &str = "hive";
@@ -40,10 +43,22 @@ pub struct Worker {
     pub port: u16,
 }
 
+/// Build log lines a `worker_install` emits per millisecond of its process clock (its
+/// scheduled time, which [`Operation::deadline`] counts on).
+pub const INSTALL_LINES_PER_MS: u32 = 10;
+
+/// Start-up lines a worker narrates at once, on the synchronous path, before it is ready.
+pub const WORKER_STARTUP_LINES: u32 = 8;
+/// When a ready worker logs (ms after start-up, process clock). Its spawning job has
+/// normally ended by then: these lines have no channel and are dropped and counted.
+pub const WORKER_LOG_AFTER_MS: [u64; 2] = [50, 500];
+
 #[derive(Debug)]
 struct World {
     models: BTreeSet<String>,
     workers: BTreeMap<String, Worker>,
+    /// Each worker's running task, by worker id: dropping it stops the worker.
+    tasks: BTreeMap<String, SubTask<()>>,
     spawned: u32,
 }
 
@@ -66,6 +81,7 @@ impl Hive {
             world: Mutex::new(World {
                 models: models.into_iter().collect(),
                 workers: BTreeMap::new(),
+                tasks: BTreeMap::new(),
                 spawned: 0,
             }),
         }
@@ -132,7 +148,12 @@ impl Hive {
                     "worker_stop",
                     "Stopping worker '{worker_id}' on hive '{name}'"
                 );
-                if self.world().workers.remove(worker_id).is_none() {
+                let stopped = {
+                    let mut world = self.world();
+                    world.tasks.remove(worker_id);
+                    world.workers.remove(worker_id)
+                };
+                if stopped.is_none() {
                     return Err(format!("worker not found: '{worker_id}' on hive '{name}'"));
                 }
                 nw!(
@@ -246,6 +267,14 @@ impl Hive {
                 .insert(worker.worker_id.clone(), worker.clone());
             worker
         };
+        // The worker outlives this job: it runs until `worker_stop` or until the hive stops,
+        // and narrates with this job's id as an explicit id. The job waits until it is ready.
+        if let Some(ctx) = context::current() {
+            let (ready, is_ready) = oneshot::channel();
+            let task = context::spawn_detached(run_worker(ctx, worker.clone(), ready));
+            self.world().tasks.insert(worker.worker_id.clone(), task);
+            let _ = is_ready.await;
+        }
         nw!(
             ACTOR,
             "worker_spawn_port",
@@ -289,6 +318,9 @@ impl Hive {
         // context must follow it there (historical bug 5).
         let build = context::spawn(async move {
             for i in 1..=lines {
+                if i % INSTALL_LINES_PER_MS == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
                 narrate_wait(
                     ACTOR,
                     "worker_install_log",
@@ -329,6 +361,40 @@ impl Hive {
         nw!(ACTOR, "infer_complete", "Generated {max_tokens} token(s)");
         Ok(())
     }
+}
+
+/// A worker's life: its start-up lines at once (synchronous path: a worker never waits for
+/// a reader, so a full buffer drops them and the stream says `lagged`), ready, a few log
+/// lines later on, then serving silently until it is stopped. Every line carries its
+/// spawning job's id; lines after that job ended are dropped and counted by the hub, never
+/// delivered to another job (SPEC §2, §4.3).
+async fn run_worker(ctx: NarrationContext, worker: Worker, ready: oneshot::Sender<()>) {
+    let mut outlived = false;
+    let mut say = |action: &str, human: String| {
+        if narrate_to(&ctx, ACTOR, action, human) == Sent::NoChannel && !outlived {
+            outlived = true;
+            ctx.probe(Probe::WorkerOutlivedJob);
+        }
+    };
+    let Worker {
+        worker_id, model, ..
+    } = &worker;
+    for i in 1..=WORKER_STARTUP_LINES {
+        say(
+            "worker_startup",
+            format!("{worker_id}: loading '{model}' ({i}/{WORKER_STARTUP_LINES})"),
+        );
+    }
+    let _ = ready.send(());
+    let started = tokio::time::Instant::now();
+    for after in WORKER_LOG_AFTER_MS {
+        tokio::time::sleep_until(started + Duration::from_millis(after)).await;
+        say(
+            "worker_log",
+            format!("{worker_id}: serving '{model}', up {after} ms"),
+        );
+    }
+    std::future::pending::<()>().await
 }
 
 /// The tokens an `infer` job emits: the prompt's words, cyclically (used by contract checks).

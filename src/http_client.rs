@@ -6,6 +6,7 @@
 
 use crate::context::{self, SubTask};
 use crate::dial::{Dial, Endpoint};
+use crate::probe::Probe;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -63,6 +64,8 @@ pub async fn connect(dial: &dyn Dial, to: &Endpoint) -> io::Result<crate::dial::
             Err(e)
                 if e.kind() == io::ErrorKind::ConnectionRefused && attempt < CONNECT_ATTEMPTS =>
             {
+                // Only a job's outgoing connection has a context: the queen's relay.
+                context::probe(Probe::RelayConnectRetry);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_millis(500));
                 attempt += 1;
@@ -84,7 +87,7 @@ pub async fn send(
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(io::Error::other)?;
-    let conn = context::spawn(async move {
+    let conn = context::spawn_driver(async move {
         let _ = conn.await;
     });
     let mut req = Request::builder()

@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::event::{Data, Lagged, Narration, StreamEvent};
 use crate::ids::JobId;
 use crate::observer::{HubRecord, SharedObserver};
+use crate::probe::Probe;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -122,6 +123,8 @@ struct ChannelState {
     tx: Option<mpsc::Sender<(u64, Body)>>,
     rx: Option<mpsc::Receiver<(u64, Body)>>,
     next_seq: u64,
+    /// Whether a backpressure wait was already probed for this job (once per job).
+    waited: bool,
 }
 
 struct Channel {
@@ -204,6 +207,7 @@ impl Hub {
             tx: Some(tx),
             rx: Some(rx),
             next_seq: 0,
+            waited: false,
         };
         channels.insert(
             job.clone(),
@@ -252,14 +256,15 @@ impl Hub {
                 self.delivered(job, seq, record);
                 Sent::Delivered(seq)
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Full((_, body))) => {
                 state.next_seq += 1;
                 drop(state);
                 self.inner.dropped_full.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(job_id = %job, seq, "job buffer full: narration dropped");
+                tracing::warn!(job_id = %job, seq, action = body.action(), "job buffer full: narration dropped");
                 self.record(|| HubRecord::DropFull {
                     job: job.clone(),
                     seq,
+                    action: body.action().to_owned(),
                 });
                 Sent::Full
             }
@@ -280,8 +285,19 @@ impl Hub {
         let Some(tx) = tx else {
             return self.no_channel(job, &body);
         };
-        let Ok(permit) = tx.reserve_owned().await else {
-            return self.no_channel(job, &body);
+        let permit = match tx.try_reserve_owned() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Full(tx)) => {
+                let first = !std::mem::replace(&mut channel.lock().waited, true);
+                if first {
+                    self.probe(Probe::BackpressureWait, Some(job));
+                }
+                let Ok(permit) = tx.reserve_owned().await else {
+                    return self.no_channel(job, &body);
+                };
+                permit
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return self.no_channel(job, &body),
         };
         let mut state = channel.lock();
         if state.tx.is_none() {
@@ -325,6 +341,14 @@ impl Hub {
             action: body.action().to_owned(),
         });
         Sent::NoChannel
+    }
+
+    /// Records that `probe` happened (to `job`), if the observer wants records.
+    pub fn probe(&self, probe: Probe, job: Option<&JobId>) {
+        self.record(|| HubRecord::Probe {
+            probe,
+            job: job.cloned(),
+        });
     }
 
     /// Removes the job's channel and drops its sender: the reader drains what is
@@ -480,6 +504,37 @@ mod tests {
         assert_eq!(rd.recv().await, None);
     }
 
+    /// A send for a job without a channel — never created, or removed — is dropped and
+    /// counted, whatever channels live around its id: it reaches neither the next nor the
+    /// previous job in id order (an ordered lookup that takes the nearest key would).
+    #[tokio::test]
+    async fn a_send_without_a_channel_never_reaches_a_neighbouring_job() {
+        let hub = hub(10);
+        let ids: Vec<JobId> = (1..=5).map(JobId::from_bits).collect();
+        for live in [&ids[0], &ids[2], &ids[4]] {
+            hub.create(live);
+        }
+        let mut readers: Vec<JobReceiver> = [&ids[0], &ids[2], &ids[4]]
+            .into_iter()
+            .map(|id| hub.take(id).unwrap())
+            .collect();
+        hub.create(&ids[3]);
+        hub.remove(&ids[3]);
+        let never_created = &ids[1];
+        let removed = &ids[3];
+        assert_eq!(hub.send(never_created, line("stray")), Sent::NoChannel);
+        assert_eq!(hub.send(removed, line("late")), Sent::NoChannel);
+        assert_eq!(hub.send_wait(removed, line("late")).await, Sent::NoChannel);
+        assert_eq!(hub.stats().dropped_no_channel, 3);
+        assert_eq!(hub.stats().delivered, 0);
+        for id in [&ids[0], &ids[2], &ids[4]] {
+            hub.remove(id);
+        }
+        for rx in &mut readers {
+            assert_eq!(rx.recv().await, None, "job {} got a line", rx.job());
+        }
+    }
+
     #[test]
     fn take_is_single_and_unknown_is_refused() {
         let hub = hub(10);
@@ -613,7 +668,8 @@ mod tests {
                 deliver(0, "narration", "first"),
                 HubRecord::DropFull {
                     job: job.clone(),
-                    seq: 1
+                    seq: 1,
+                    action: "overflow".into(),
                 },
                 HubRecord::Take { job: job.clone() },
                 deliver(2, "data", "token"),
@@ -623,6 +679,45 @@ mod tests {
                 },
                 HubRecord::Remove { job: job.clone() },
             ]
+        );
+    }
+
+    /// The backpressure probe marks the first wait for space of each job, and only a real
+    /// wait: a send that finds space records nothing.
+    #[tokio::test]
+    async fn a_wait_for_buffer_space_is_probed_once_per_job() {
+        let log = Arc::new(Log::default());
+        let hub = Hub::new(1, Clock::start(), log.clone());
+        let job = JobId::from_bits(1);
+        hub.create(&job);
+        let mut rx = hub.take(&job).unwrap();
+        assert_eq!(hub.send_wait(&job, line("fits")).await, Sent::Delivered(0));
+        let waiting = {
+            let (hub, job) = (hub.clone(), job.clone());
+            tokio::spawn(async move {
+                hub.send_wait(&job, line("waits")).await;
+                hub.send_wait(&job, line("waits again")).await
+            })
+        };
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+            rx.recv().await.unwrap();
+        }
+        assert_eq!(waiting.await.unwrap(), Sent::Delivered(2));
+        let probes: Vec<HubRecord> = log
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| matches!(r, HubRecord::Probe { .. }))
+            .cloned()
+            .collect();
+        assert_eq!(
+            probes,
+            [HubRecord::Probe {
+                probe: Probe::BackpressureWait,
+                job: Some(job)
+            }]
         );
     }
 

@@ -15,6 +15,8 @@
 //! | [`clock`] | the process clock (`at_ms`) |
 //! | [`event`] | the SSE wire format: narration, data, lagged, terminal markers |
 //! | [`observer`] | job states and the hook through which a harness sees every hub operation |
+//! | [`probe`] | named rare situations (code probes), recorded through the observer |
+//! | [`perturb`] | in-process perturbation points a simulator may use (off in real processes) |
 //! | [`hub`] | the narration hub: job-scoped channels (create / take / send / remove) |
 //! | [`context`] | the narration context, the spawn helper and the emit functions |
 //! | [`registry`] | jobs, their state machine, at-most-once payloads |
@@ -51,6 +53,8 @@ pub mod lifecycle;
 pub mod node;
 pub mod observer;
 pub mod operation;
+pub mod perturb;
+pub mod probe;
 pub mod registry;
 pub mod relay;
 pub mod server;

@@ -145,10 +145,13 @@ impl Lifecycle {
     }
 
     /// Called by a stream once it has sent the terminal event, or when its client went
-    /// away: cancels the job if it is still going, and removes channel and entry.
-    pub fn stream_finished(&self, job: &Job) {
-        self.end(job, JobState::Cancelled);
+    /// away: cancels the job if it is still going, and removes channel and entry. Returns
+    /// whether the job was still going (its client disconnected mid-stream).
+    pub fn stream_finished(&self, job: &Job) -> bool {
+        let cancelled = self.finish(job, JobState::Cancelled).is_some();
+        self.close(job);
         self.jobs.remove(&job.id);
+        cancelled
     }
 
     /// Cancels a job (DELETE) and returns the state it left. A queued job is removed at

@@ -8,12 +8,14 @@ use crate::clock::Clock;
 use crate::context::{self, NarrationContext};
 use crate::dial::{Dial, Endpoint};
 use crate::hive::Hive;
-use crate::hub::{Hub, TakeError};
+use crate::hub::{Body, Hub, TakeError};
 use crate::ids::{IdGen, JobId};
 use crate::lifecycle::Lifecycle;
 use crate::nw;
 use crate::observer::{HubRecord, JobState, NoObserver, SharedObserver};
 use crate::operation::Operation;
+use crate::perturb::{Perturb, Point};
+use crate::probe::Probe;
 use crate::registry::{Job, JobRegistry};
 use futures::FutureExt;
 use std::collections::BTreeMap;
@@ -70,6 +72,8 @@ pub struct NodeConfig {
     pub keep_alive: Duration,
     /// Buffer of each job channel; `None` takes the role's default (1,000 queen, 10,000 hive).
     pub capacity: Option<usize>,
+    /// In-process perturbation points ([`crate::perturb`]); off outside the simulator.
+    pub perturb: Perturb,
 }
 
 impl NodeConfig {
@@ -84,6 +88,7 @@ impl NodeConfig {
             ttl: Duration::from_secs(60),
             keep_alive: Duration::from_secs(5),
             capacity: None,
+            perturb: Perturb::off(),
         }
     }
 }
@@ -109,6 +114,7 @@ pub struct Node {
     observer: SharedObserver,
     ttl: Duration,
     keep_alive: Duration,
+    perturb: Perturb,
 }
 
 impl std::fmt::Debug for Node {
@@ -162,10 +168,12 @@ impl Node {
         Arc::new(Self {
             jobs: Lifecycle::new(
                 Hub::new(capacity, clock, config.observer.clone()),
-                JobRegistry::new(clock, config.observer.clone()),
+                JobRegistry::new(clock, config.observer.clone())
+                    .with_perturb(config.perturb.clone()),
                 config.observer.clone(),
                 clock,
             ),
+            perturb: config.perturb,
             role: config.role,
             clock,
             ids: config.ids,
@@ -230,39 +238,65 @@ impl Node {
             let job = job.clone();
             async move {
                 tokio::time::sleep(ttl).await;
-                node.jobs.end_unstreamed(&job, JobState::Expired);
+                if node.jobs.end_unstreamed(&job, JobState::Expired) {
+                    node.probe(Probe::TtlExpired, &job.id);
+                    node.straggle(&job.id);
+                }
             }
         });
         job.attach(timer.abort_handle());
+        if self.perturb.at(Point::Stray).is_some() {
+            if let Some(bits) = self.perturb.bits() {
+                self.late_line(
+                    &JobId::from_bits(bits),
+                    "a line for a job this process never created",
+                );
+            }
+        }
         Ok(id)
     }
 
     /// Takes the job's receiver and starts execution. The caller (the stream) then owns
     /// the job's end: it sends the terminal event and calls [`Node::stream_finished`].
-    pub fn take(
+    pub async fn take(
         self: &Arc<Self>,
         id: &JobId,
     ) -> Result<(Arc<Job>, crate::hub::JobReceiver), TakeError> {
         let (job, rx) = self.jobs.take(id)?;
-        if let Some(op) = self.jobs.start(&job) {
-            let node = self.clone();
-            let task = tokio::spawn({
-                let job = job.clone();
-                async move { node.execute(job, op).await }
-            });
-            job.attach(task.abort_handle());
+        self.perturb.pause(Point::TakeStart).await;
+        match self.jobs.start(&job) {
+            Some(op) => {
+                let node = self.clone();
+                let task = tokio::spawn({
+                    let job = job.clone();
+                    async move { node.execute(job, op).await }
+                });
+                job.attach(task.abort_handle());
+            }
+            // The job ended (cancel, expiry) between take and start: it never executes, and
+            // its stream sends the terminal of that end.
+            None => self.probe(Probe::ExecuteRefused, id),
         }
         Ok((job, rx))
     }
 
     async fn execute(self: Arc<Self>, job: Arc<Job>, op: Operation) {
-        let ctx = NarrationContext {
-            job_id: job.id.clone(),
-            hub: self.jobs.hub().clone(),
-            clock: self.clock,
-        };
+        let ctx = NarrationContext::new(
+            job.id.clone(),
+            self.jobs.hub().clone(),
+            self.clock,
+            self.perturb.clone(),
+        );
         let state = outcome(context::scope(ctx, self.run(&op))).await;
-        self.jobs.end(&job, state);
+        if self.jobs.finish(&job, state).is_none() && job.state() == JobState::Cancelled {
+            self.probe(Probe::CompletionAfterCancel, &job.id);
+        }
+        // From a task of its own: finishing aborted this one, and the close must happen.
+        let node = self.clone();
+        self.perturb.defer(Point::FinishClose, move || {
+            node.jobs.close(&job);
+            node.straggle(&job.id);
+        });
     }
 
     async fn run(&self, op: &Operation) -> Result<(), String> {
@@ -306,13 +340,55 @@ impl Node {
     /// Called by a stream once it has sent the terminal event, or when its client went
     /// away: cancels the job if it is still going, and removes channel and entry.
     pub fn stream_finished(&self, job: &Job) {
-        self.jobs.stream_finished(job);
+        if self.jobs.stream_finished(job) {
+            self.probe(Probe::ClientDisconnect, &job.id);
+            self.straggle(&job.id);
+        }
     }
 
     /// Cancels a job (DELETE). A queued job is removed at once; a running job's stream
     /// sends `cancelled` and then removes it.
-    pub fn cancel(&self, id: &JobId) -> Result<(), CancelError> {
-        self.jobs.cancel(id).map(|_| ())
+    pub async fn cancel(&self, id: &JobId) -> Result<(), CancelError> {
+        self.perturb.pause(Point::Cancel).await;
+        match self.jobs.cancel(id) {
+            Ok(previous) => {
+                if previous == JobState::Queued {
+                    self.probe(Probe::CancelQueued, id);
+                }
+                self.straggle(id);
+                Ok(())
+            }
+            Err(e @ CancelError::Terminal("completed" | "failed")) => {
+                self.probe(Probe::CancelAfterCompletion, id);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn probe(&self, probe: Probe, job: &JobId) {
+        self.jobs.hub().probe(probe, Some(job));
+    }
+
+    /// The [`Point::Straggler`] perturbation: one more line for a job whose channel is gone.
+    fn straggle(&self, id: &JobId) {
+        if self.perturb.at(Point::Straggler).is_some() {
+            self.late_line(id, "a late line for a job that has ended");
+        }
+    }
+
+    /// Sends a perturbation's line for `id` on the synchronous path: with no channel for
+    /// `id`, the hub must drop and count it (SPEC §4.3).
+    fn late_line(&self, id: &JobId, human: &str) {
+        self.jobs.hub().send(
+            id,
+            Body::Narration {
+                actor: self.role.actor().to_owned(),
+                action: "straggler".into(),
+                human: human.to_owned(),
+                at_ms: self.clock.now_ms(),
+            },
+        );
     }
 }
 

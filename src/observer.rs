@@ -5,6 +5,7 @@
 //! Records are structured, so no checker ever parses human log text.
 
 use crate::ids::JobId;
+use crate::probe::Probe;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -90,6 +91,8 @@ pub enum HubRecord {
         job: JobId,
         /// The sequence number the dropped event had.
         seq: u64,
+        /// The action of the dropped event (a checker tells droppable lines from lost ones).
+        action: String,
     },
     /// The job's channel sender was dropped (the stream drains and ends).
     Remove {
@@ -116,6 +119,13 @@ pub enum HubRecord {
         hive: String,
         /// The hive's job id.
         hive_job: JobId,
+    },
+    /// A rare situation happened (see [`crate::probe`]).
+    Probe {
+        /// Which.
+        probe: Probe,
+        /// The job it happened to, if any.
+        job: Option<JobId>,
     },
     /// A stream request was refused (unknown id, already taken, bad id).
     StreamRefused {

@@ -269,7 +269,9 @@ impl Operation {
                 interval_ms,
                 ..
             } => u64::from(*chunks) * interval_ms,
-            Self::WorkerInstall { lines, .. } => u64::from(*lines) / 10,
+            Self::WorkerInstall { lines, .. } => {
+                u64::from(*lines / crate::hive::INSTALL_LINES_PER_MS)
+            }
             Self::Infer { max_tokens, .. } => u64::from(*max_tokens) / 10,
             _ => 0,
         };

@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::ids::JobId;
 use crate::observer::{HubRecord, JobState, SharedObserver};
 use crate::operation::Operation;
+use crate::perturb::{Perturb, Point};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::task::AbortHandle;
@@ -58,6 +59,7 @@ pub struct JobRegistry {
     jobs: Arc<Mutex<BTreeMap<JobId, Arc<Job>>>>,
     clock: Clock,
     observer: SharedObserver,
+    perturb: Perturb,
 }
 
 impl std::fmt::Debug for JobRegistry {
@@ -75,7 +77,15 @@ impl JobRegistry {
             jobs: Arc::default(),
             clock,
             observer,
+            perturb: Perturb::off(),
         }
+    }
+
+    /// The same registry with perturbation: the aborts of an ended job's tasks may lag
+    /// ([`Point::AbortLag`]), as they do for a task running on another worker thread.
+    pub fn with_perturb(mut self, perturb: Perturb) -> Self {
+        self.perturb = perturb;
+        self
     }
 
     fn table(&self) -> MutexGuard<'_, BTreeMap<JobId, Arc<Job>>> {
@@ -150,9 +160,11 @@ impl JobRegistry {
             job: job.id.clone(),
             state,
         });
-        for t in tasks {
-            t.abort();
-        }
+        self.perturb.defer(Point::AbortLag, move || {
+            for t in tasks {
+                t.abort();
+            }
+        });
         Some(previous)
     }
 

@@ -13,9 +13,12 @@ use crate::dial::{Dial, Endpoint};
 use crate::event::QUEEN_ACTOR;
 use crate::event::{StreamEvent, Terminal};
 use crate::http_client::{self, error_message};
+use crate::hub::Sent;
 use crate::ids::JobId;
 use crate::observer::HubRecord;
 use crate::operation::Operation;
+use crate::perturb::Point;
+use crate::probe::Probe;
 use crate::sse_reader::{SseReader, StreamError};
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -56,6 +59,7 @@ pub(crate) async fn forward(
         dial: dial.clone(),
         ep: ep.clone(),
         job: Some(hive_job.clone()),
+        ctx: context::current(),
     };
     let result = timeout_at(deadline, async {
         match relay(dial.as_ref(), name, ep, &hive_job).await {
@@ -130,36 +134,43 @@ async fn relay(dial: &dyn Dial, name: &str, ep: &Endpoint, hive_job: &JobId) -> 
         )));
     }
     let mut reader = SseReader::new(resp.body);
+    let ctx = context::current();
+    let probe = |p: Probe| {
+        if let Some(ctx) = &ctx {
+            ctx.probe(p);
+        }
+    };
     loop {
         let event = match reader.next().await {
             Ok(Some(event)) => event,
             Ok(None) => {
+                probe(Probe::RelayLinkLost);
                 return Err(link(format!(
                     "lost connection to hive '{name}': stream ended without a result"
-                )))
+                )));
             }
             Err(StreamError::Silent(d)) => {
+                probe(Probe::RelaySilence);
                 return Err(link(format!(
                     "lost connection to hive '{name}': no data for {} s",
                     d.as_secs()
-                )))
+                )));
             }
-            Err(e) => return Err(link(format!("lost connection to hive '{name}': {e}"))),
+            Err(e) => {
+                probe(Probe::RelayLinkLost);
+                return Err(link(format!("lost connection to hive '{name}': {e}")));
+            }
         };
-        match event {
-            StreamEvent::Narration(n) => {
-                narrate_wait(&n.actor, &n.action, n.human).await;
-            }
-            StreamEvent::Data(d) => {
-                context::data(&d.action, d.payload).await;
-            }
+        let sent = match event {
+            StreamEvent::Narration(n) => narrate_wait(&n.actor, &n.action, n.human).await,
+            StreamEvent::Data(d) => context::data(&d.action, d.payload).await,
             StreamEvent::Lagged(l) => {
                 narrate_wait(
                     QUEEN_ACTOR,
                     "relay_lagged",
                     format!("hive '{name}' dropped {} event(s) of this job", l.dropped),
                 )
-                .await;
+                .await
             }
             StreamEvent::Terminal(Terminal::Done) => return Ok(()),
             StreamEvent::Terminal(Terminal::Error(msg)) => return Err(Broken::HiveEnded(msg)),
@@ -168,6 +179,14 @@ async fn relay(dial: &dyn Dial, name: &str, ep: &Endpoint, hive_job: &JobId) -> 
                     "hive '{name}' cancelled the job"
                 )))
             }
+        };
+        if sent == Some(Sent::NoChannel) {
+            // The queen job ended while its relay was still running: the event belongs to
+            // no stream (SPEC §4.3), and was counted by the hub.
+            probe(Probe::RelayAfterEnd);
+        }
+        if let Some(ctx) = &ctx {
+            ctx.perturb.pause(Point::Relay).await;
         }
     }
 }
@@ -177,11 +196,16 @@ struct CancelOnDrop {
     dial: Arc<dyn Dial>,
     ep: Endpoint,
     job: Option<JobId>,
+    /// The queen job's context, for the probe.
+    ctx: Option<context::NarrationContext>,
 }
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         let Some(job) = self.job.take() else { return };
+        if let Some(ctx) = &self.ctx {
+            ctx.probe(Probe::CancelForwarded);
+        }
         let (dial, ep) = (self.dial.clone(), self.ep.clone());
         // Best effort and bounded: the hive also cancels the job when our stream drops.
         tokio::spawn(async move {

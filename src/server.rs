@@ -108,7 +108,7 @@ async fn stream_job(State(node): State<Arc<Node>>, Path(raw): Path<String>) -> R
             return error(StatusCode::BAD_REQUEST, e);
         }
     };
-    match node.take(&id) {
+    match node.take(&id).await {
         Ok((job, rx)) => Sse::new(job_stream(node.clone(), job, rx))
             .keep_alive(
                 KeepAlive::new()
@@ -141,7 +141,7 @@ async fn cancel_job(State(node): State<Arc<Node>>, Path(raw): Path<String>) -> R
         Ok(id) => id,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    match node.cancel(&id) {
+    match node.cancel(&id).await {
         Ok(()) => Json(json!({ "job_id": id, "state": "cancelled" })).into_response(),
         Err(CancelError::Unknown) => error(StatusCode::NOT_FOUND, format!("unknown job '{id}'")),
         Err(e @ CancelError::Terminal(_)) => {

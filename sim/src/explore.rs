@@ -4,7 +4,8 @@
 //! The summary is a function of the seed range alone (wall time is reported apart), so
 //! exploring the same range twice writes identical summaries.
 
-use crate::check::{check_all, CHECKERS};
+use crate::check::{check_all, exercised, CHECKERS};
+use crate::coverage::{self, Hits, PROBES};
 use crate::generate::{scenario_tree, shrink, GenConfig};
 use crate::scenario::Scenario;
 use crate::trace::What;
@@ -48,6 +49,8 @@ pub struct SeedResult {
     pub sim_ms: u64,
     /// Violations per invariant.
     pub violations: BTreeMap<&'static str, usize>,
+    /// How often each probe was hit.
+    pub hits: Hits,
     /// The (shrunk) failing scenario and where it was written.
     pub failure: Option<(Scenario, Option<PathBuf>)>,
 }
@@ -71,6 +74,7 @@ fn run_seed(scenario: &Scenario) -> SeedResult {
             .count(),
         sim_ms: trace.end(),
         violations,
+        hits: coverage::hits(scenario, &trace),
         failure: None,
     }
 }
@@ -135,6 +139,23 @@ fn write_failure(dir: &std::path::Path, scenario: &Scenario, result: &SeedResult
     path
 }
 
+/// Every probe's hits summed over `results` (unhit probes as 0).
+pub fn total_hits(results: &[SeedResult]) -> Hits {
+    let mut total = coverage::zero();
+    for r in results {
+        coverage::add(&mut total, &r.hits);
+    }
+    total
+}
+
+/// The probes hit fewer than `min` times over `results`, with their hits.
+pub fn under_covered(results: &[SeedResult], min: u64) -> Vec<(&'static str, u64)> {
+    total_hits(results)
+        .into_iter()
+        .filter(|(_, n)| *n < min)
+        .collect()
+}
+
 /// The deterministic summary of a range: totals and violations per invariant.
 pub fn summary(cfg: &ExploreConfig, results: &[SeedResult]) -> String {
     let mut out = String::new();
@@ -160,9 +181,33 @@ pub fn summary(cfg: &ExploreConfig, results: &[SeedResult]) -> String {
     let _ = writeln!(out, "{:<22} {} ms", "simulated time", total(|r| r.sim_ms));
     let failing = results.iter().filter(|r| !r.violations.is_empty()).count();
     let _ = writeln!(out, "{:<22} {}", "failing seeds", failing);
-    for (name, _) in CHECKERS {
+    let total = total_hits(results);
+    let _ = writeln!(
+        out,
+        "  {:<20} {:>10}  {:>10}  {:>6}",
+        "invariant", "violations", "exercised", "seeds"
+    );
+    for c in CHECKERS {
+        let name = c.name;
         let n: usize = results.iter().filter_map(|r| r.violations.get(name)).sum();
-        let _ = writeln!(out, "  {name:<20} {n}");
+        let seeds = results
+            .iter()
+            .filter(|r| exercised(name, &r.hits).unwrap_or(0) > 0)
+            .count();
+        let hits = exercised(name, &total).unwrap_or(0);
+        let _ = writeln!(out, "  {name:<20} {n:>10}  {hits:>10}  {seeds:>6}");
+    }
+    let _ = writeln!(out, "== probes {:>27}  {:>6}  first seed", "hits", "seeds");
+    for (name, _) in PROBES {
+        let mut hit = results
+            .iter()
+            .filter(|r| r.hits.get(name).copied().unwrap_or(0) > 0);
+        let first = hit
+            .next()
+            .map_or("-  <- never hit".to_owned(), |r| r.seed.to_string());
+        let seeds = hit.count() + usize::from(first.parse::<u64>().is_ok());
+        let hits = total.get(name).copied().unwrap_or(0);
+        let _ = writeln!(out, "  {name:<32} {hits:>9}  {seeds:>6}  {first}");
     }
     for r in results {
         if let Some((s, path)) = &r.failure {

@@ -22,16 +22,19 @@ pub struct GenConfig {
     pub max_hives: usize,
     /// Whether faults may be scheduled at all.
     pub faults: bool,
+    /// Simulated ms per step of every generated scenario (its `tick_ms`).
+    pub tick_ms: u64,
 }
 
 impl Default for GenConfig {
-    /// 10 jobs, 6 keepers, 3 hives, faults on.
+    /// 10 jobs, 6 keepers, 3 hives, faults on, 1 ms ticks.
     fn default() -> Self {
         Self {
             max_jobs: 10,
             max_keepers: 6,
             max_hives: 3,
             faults: true,
+            tick_ms: 1,
         }
     }
 }
@@ -61,8 +64,12 @@ const WORDS: [&str; 6] = ["hello", "world", "[DONE]", "rbee", "data:", "event:"]
 #[derive(Clone, Debug)]
 struct Swarm {
     ops: Vec<&'static str>,
-    behaviours: [bool; 4],
+    behaviours: [bool; 5],
     faults: Vec<FaultKind>,
+    /// A small channel buffer for every process, or the defaults.
+    capacity: Option<usize>,
+    /// In-process perturbation on or off.
+    perturb: bool,
 }
 
 fn swarm(cfg: GenConfig) -> impl Strategy<Value = Swarm> {
@@ -77,13 +84,17 @@ fn swarm(cfg: GenConfig) -> impl Strategy<Value = Swarm> {
     };
     (
         proptest::sample::subsequence(OPS.to_vec(), 1..=OPS.len()),
-        any::<[bool; 4]>(),
+        any::<[bool; 5]>(),
         fault_kinds,
+        proptest::option::weighted(0.3, 1usize..=16),
+        any::<bool>(),
     )
-        .prop_map(|(ops, behaviours, faults)| Swarm {
+        .prop_map(|(ops, behaviours, faults, capacity, perturb)| Swarm {
             ops,
             behaviours,
             faults,
+            capacity,
+            perturb,
         })
 }
 
@@ -107,7 +118,7 @@ fn operation(
             hive_id: hive,
             model,
             chunks: 1 + n % 8,
-            interval_ms: 20 + u64::from(n % 5) * 40,
+            interval_ms: 20 + u64::from(n % 5) * 100,
         },
         "model_delete" => Operation::ModelDelete {
             hive_id: hive,
@@ -124,7 +135,7 @@ fn operation(
         },
         "worker_install" => Operation::WorkerInstall {
             hive_id: hive,
-            lines: 1 + n * 25,
+            lines: 1 + n * 60,
         },
         _ => Operation::Infer {
             hive_id: hive,
@@ -146,8 +157,14 @@ fn job(sw: &Swarm, hives: &[String], keepers: &[String]) -> impl Strategy<Value 
         0u32..16,
         proptest::collection::vec(proptest::sample::select(WORDS.to_vec()), 1..4),
         0u64..3000,
-        (0u8..4, 1u64..12, 0u64..2000),
-        prop_oneof![4 => Just(0u64), 1 => 0u64..3000],
+        (0u8..5, 1u64..12, prop_oneof![0u64..2000, 0u64..300]),
+        // Mostly at once, sometimes late, and sometimes right at the TTL (the stream races
+        // the job's expiry).
+        prop_oneof![
+            8 => Just(0u64),
+            2 => 0u64..3000,
+            1 => (GENERATED_TTL_MS - 80)..(GENERATED_TTL_MS + 10),
+        ],
     )
         .prop_map(
             move |(
@@ -161,12 +178,20 @@ fn job(sw: &Swarm, hives: &[String], keepers: &[String]) -> impl Strategy<Value 
                 (b, events, later),
                 connect_after_ms,
             )| {
-                let wanted = [true, sw.behaviours[1], sw.behaviours[2], sw.behaviours[3]];
                 let behaviour = match b as usize {
-                    i if !wanted[i] => Behaviour::Follow,
+                    i if !sw.behaviours[i] => Behaviour::Follow,
                     1 => Behaviour::DisconnectAfter(events),
                     2 => Behaviour::NeverConnect,
+                    // Half the cancels land around the job's own scheduled end, where
+                    // they race its completion.
+                    3 if later < 300 => {
+                        let own = operation(kind, hive.clone(), model, n, words.clone())
+                            .deadline()
+                            .saturating_sub(std::time::Duration::from_secs(30));
+                        Behaviour::CancelAt(at_ms + own.as_millis() as u64 + 60 + later / 3)
+                    }
                     3 => Behaviour::CancelAt(at_ms + later),
+                    4 => Behaviour::StreamTwice,
                     _ => Behaviour::Follow,
                 };
                 JobPlan {
@@ -181,17 +206,218 @@ fn job(sw: &Swarm, hives: &[String], keepers: &[String]) -> impl Strategy<Value 
         )
 }
 
+/// A workload whose output shows an order (SPEC §2 listings): two or three workers spawned
+/// on one hive and then listed, and two models downloaded there and then listed. A listing
+/// built by iterating an unordered table would differ between runs of the same seed.
+fn listing(hives: &[String], keepers: &[String]) -> impl Strategy<Value = Vec<JobPlan>> {
+    (
+        proptest::sample::select(hives.to_vec()),
+        proptest::sample::select(keepers.to_vec()),
+        2usize..=3,
+        0u64..2000,
+    )
+        .prop_map(|(hive, keeper, spawns, start)| {
+            let plan = |at_ms: u64, operation: Operation| JobPlan {
+                keeper: keeper.clone(),
+                at_ms,
+                operation,
+                connect_after_ms: 0,
+                expect: Expect::Any,
+                behaviour: Behaviour::Follow,
+            };
+            let mut jobs: Vec<JobPlan> = (0..spawns as u64)
+                .map(|i| {
+                    plan(
+                        start + i * 50,
+                        Operation::WorkerSpawn {
+                            hive_id: hive.clone(),
+                            model: "tinyllama".into(),
+                        },
+                    )
+                })
+                .collect();
+            for (i, model) in ["phi-2", "qwen"].into_iter().enumerate() {
+                jobs.push(plan(
+                    start + 25 + i as u64 * 50,
+                    Operation::ModelDownload {
+                        hive_id: hive.clone(),
+                        model: model.into(),
+                        chunks: 2,
+                        interval_ms: 20,
+                    },
+                ));
+            }
+            jobs.push(plan(
+                start + 1000,
+                Operation::WorkerList {
+                    hive_id: hive.clone(),
+                },
+            ));
+            jobs.push(plan(
+                start + 1000,
+                Operation::ModelList {
+                    hive_id: hive.clone(),
+                },
+            ));
+            jobs
+        })
+}
+
+/// A long forwarded job in trouble, aimed where the relay and the life cycle are weakest:
+/// a 1.5 s download on one hive and, while it runs, its hive crashes, its link to the
+/// queen is cut or held, or cut — or the queen crashes — just as the job is forwarded (the
+/// hive job is orphaned and must expire) — faults only when `faults` is on, in distributed
+/// mode — or its keeper cancels it mid-way, right before or after it completes (twice as
+/// often: that race is narrow), or right as its stream is taken, or walks away mid-stream. Random faults and cancels rarely meet a running relay or a job's last
+/// millisecond; these always aim at them.
+fn trouble(
+    mode: Mode,
+    faults: bool,
+    hives: &[String],
+    keepers: &[String],
+) -> impl Strategy<Value = (JobPlan, Vec<FaultPlan>)> {
+    const CHUNKS: u32 = 10;
+    const INTERVAL_MS: u64 = 150;
+    // The kinds below; those aiming at a narrow window (orphaning the hive job, cancelling
+    // at the job's end) twice as often.
+    let kinds: Vec<u8> = if faults && mode == Mode::Distributed {
+        vec![0, 1, 2, 3, 3, 9, 9, 4, 5, 5, 6, 7, 8]
+    } else {
+        vec![4, 5, 5, 6, 7, 8]
+    };
+    (
+        proptest::sample::select(hives.to_vec()),
+        proptest::sample::select(keepers.to_vec()),
+        0u64..2500,
+        proptest::sample::select(kinds),
+        200u64..1200,
+        proptest::option::of(100u64..3000),
+        (2u64..8, 0u64..120),
+    )
+        .prop_map(
+            move |(hive, keeper, start, kind, into, heal, (events, jitter))| {
+                let fault = |at: u64, kind: FaultKind, hosts: Vec<String>, undo: FaultKind| {
+                    let mut out = vec![FaultPlan {
+                        at_ms: at,
+                        kind,
+                        hosts: hosts.clone(),
+                    }];
+                    if let Some(after) = heal {
+                        out.push(FaultPlan {
+                            at_ms: at + after,
+                            kind: undo,
+                            hosts,
+                        });
+                    }
+                    out
+                };
+                let link = vec!["queen".to_owned(), hive.clone()];
+                let mid = start + into;
+                let own = u64::from(CHUNKS) * INTERVAL_MS;
+                let reach = if mode == Mode::Distributed { 160 } else { 20 };
+                let (behaviour, faults) = match kind {
+                    0 => (
+                        Behaviour::Follow,
+                        fault(
+                            mid,
+                            FaultKind::Crash,
+                            vec![hive.clone()],
+                            FaultKind::Restart,
+                        ),
+                    ),
+                    1 => (
+                        Behaviour::Follow,
+                        fault(mid, FaultKind::Partition, link, FaultKind::Repair),
+                    ),
+                    2 => (
+                        Behaviour::Follow,
+                        fault(mid, FaultKind::Hold, link, FaultKind::Release),
+                    ),
+                    3 => (
+                        Behaviour::Follow,
+                        fault(
+                            start + 130 + jitter,
+                            FaultKind::Partition,
+                            link,
+                            FaultKind::Repair,
+                        ),
+                    ),
+                    9 => (
+                        Behaviour::Follow,
+                        fault(
+                            start + 130 + jitter,
+                            FaultKind::Crash,
+                            vec!["queen".to_owned()],
+                            FaultKind::Restart,
+                        ),
+                    ),
+                    4 => (Behaviour::CancelAt(mid), Vec::new()),
+                    // Around the job's end: its own 1.5 s plus the submit, take (and
+                    // forward) over the simulated network, ~60 ms integrated, ~200 ms
+                    // distributed (latencies vary per message).
+                    5 => (
+                        Behaviour::CancelAt(start + own + reach + jitter),
+                        Vec::new(),
+                    ),
+                    8 => (
+                        Behaviour::CancelAt(start + own + reach + 100 + jitter),
+                        Vec::new(),
+                    ),
+                    6 => (Behaviour::CancelAt(start + 20 + jitter / 2), Vec::new()),
+                    _ => (Behaviour::DisconnectAfter(events), Vec::new()),
+                };
+                let job = JobPlan {
+                    keeper,
+                    at_ms: start,
+                    operation: Operation::ModelDownload {
+                        hive_id: hive,
+                        model: "phi-2".into(),
+                        chunks: CHUNKS,
+                        interval_ms: INTERVAL_MS,
+                    },
+                    connect_after_ms: 0,
+                    expect: Expect::Any,
+                    behaviour,
+                };
+                (job, faults)
+            },
+        )
+}
+
 /// A fault (and maybe its heal) drawn from the swarm's enabled kinds.
 fn fault(sw: &Swarm, hosts: &[String], servers: &[String]) -> BoxedStrategy<Vec<FaultPlan>> {
     if sw.faults.is_empty() {
         return Just(Vec::new()).boxed();
     }
     let (kinds, hosts, servers) = (sw.faults.clone(), hosts.to_vec(), servers.to_vec());
+    // Links that carry traffic: queen <-> hive and keeper <-> queen; any pair now and then.
+    let to_queen = |keepers: bool| -> Vec<Vec<String>> {
+        hosts
+            .iter()
+            .filter(|h| *h != "queen" && servers.contains(h) != keepers)
+            .map(|h| vec!["queen".to_owned(), h.clone()])
+            .collect()
+    };
+    let (hive_links, keeper_links) = (to_queen(false), to_queen(true));
+    let pair = if hive_links.is_empty() {
+        prop_oneof![
+            3 => proptest::sample::select(keeper_links),
+            1 => proptest::sample::subsequence(hosts, 2),
+        ]
+        .boxed()
+    } else {
+        prop_oneof![
+            3 => proptest::sample::select(hive_links),
+            2 => proptest::sample::select(keeper_links),
+            1 => proptest::sample::subsequence(hosts, 2),
+        ]
+        .boxed()
+    };
     (
         proptest::sample::select(kinds),
-        proptest::sample::subsequence(hosts, 2),
+        pair,
         proptest::sample::select(servers),
-        0u64..5000,
+        0u64..3000,
         proptest::option::weighted(0.7, 100u64..10_000),
     )
         .prop_map(|(kind, pair, server, at_ms, heal)| {
@@ -239,7 +465,9 @@ fn known_expectations(mut s: Scenario) -> Scenario {
             | Operation::WorkerSpawn { model, .. } => model == "tinyllama" && !deletes_tinyllama,
             _ => false,
         };
-        if safe && j.behaviour == Behaviour::Follow {
+        // A stream that connects near the TTL races the job's expiry: 404 is as right as done.
+        let connects_in_time = j.connect_after_ms < GENERATED_TTL_MS / 2;
+        if safe && connects_in_time && j.behaviour == Behaviour::Follow {
             j.expect = Expect::Done;
         }
     }
@@ -267,28 +495,52 @@ pub fn scenarios(cfg: GenConfig) -> impl Strategy<Value = Scenario> {
             }
             hosts.extend(keepers.clone());
             (
-                Just((mode, hives.clone(), keepers.clone())),
+                Just((
+                    mode,
+                    hives.clone(),
+                    keepers.clone(),
+                    sw.capacity,
+                    sw.perturb,
+                )),
                 proptest::collection::vec(job(&sw, &hives, &keepers), 1..=cfg.max_jobs.max(1)),
+                proptest::option::weighted(0.25, listing(&hives, &keepers)),
+                proptest::option::weighted(0.4, trouble(mode, cfg.faults, &hives, &keepers)),
                 proptest::collection::vec(fault(&sw, &hosts, &servers), 0..=2),
             )
         })
-        .prop_map(|((mode, hives, keepers), jobs, faults)| {
-            let mut faults: Vec<FaultPlan> = faults.into_iter().flatten().collect();
-            faults.sort_by_key(|f| f.at_ms);
-            known_expectations(Scenario {
-                name: "generated".into(),
-                description: String::new(),
-                seed: 0,
-                mode,
-                hives,
-                keepers,
-                run_for_ms: 60_000,
-                models: vec!["tinyllama".into()],
-                ttl_ms: GENERATED_TTL_MS,
-                jobs,
+        .prop_map(
+            move |(
+                (mode, hives, keepers, capacity, perturb),
+                mut jobs,
+                listing,
+                trouble,
                 faults,
-            })
-        })
+            )| {
+                jobs.extend(listing.into_iter().flatten());
+                let mut faults: Vec<FaultPlan> = faults.into_iter().flatten().collect();
+                if let Some((job, more)) = trouble {
+                    jobs.push(job);
+                    faults.extend(more);
+                }
+                faults.sort_by_key(|f| f.at_ms);
+                known_expectations(Scenario {
+                    name: "generated".into(),
+                    description: String::new(),
+                    seed: 0,
+                    mode,
+                    hives,
+                    keepers,
+                    run_for_ms: 60_000,
+                    models: vec!["tinyllama".into()],
+                    ttl_ms: GENERATED_TTL_MS,
+                    capacity,
+                    perturb,
+                    tick_ms: cfg.tick_ms,
+                    jobs,
+                    faults,
+                })
+            },
+        )
 }
 
 /// A deterministic test runner for `seed`: the same seed draws the same value tree.
@@ -351,7 +603,8 @@ mod tests {
             assert_eq!(a, b);
             a.validate()
                 .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", a.to_toml()));
-            assert!(!a.jobs.is_empty() && a.jobs.len() <= 10);
+            // Up to 10 drawn jobs, plus a listing workload's 4 to 7 and a job in trouble.
+            assert!(!a.jobs.is_empty() && a.jobs.len() <= 18, "{}", a.jobs.len());
         }
         assert_ne!(
             scenario_tree(1, GenConfig::default()).current(),

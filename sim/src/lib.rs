@@ -8,9 +8,11 @@
 //! | [`trace`] | the recorded trace, the recorder, the trace hash |
 //! | [`world`] | building and driving one simulated run |
 //! | [`check`] | one checker per SPEC §9 invariant |
+//! | [`coverage`] | the probe catalogue and which probes a run reached |
 //! | [`report`] | transcripts and verdict tables for people |
 
 pub mod check;
+pub mod coverage;
 pub mod explore;
 pub mod generate;
 pub mod net;

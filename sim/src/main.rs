@@ -1,8 +1,9 @@
 //! `rbee-sim`: replay a scenario in the simulator (see `rbee_sim` for the library).
 
 use clap::{Parser, Subcommand};
+use proptest::strategy::ValueTree;
 use rbee_sim::check::{check_all, determinism};
-use rbee_sim::explore::{explore, summary, ExploreConfig};
+use rbee_sim::explore::{explore, summary, under_covered, ExploreConfig};
 use rbee_sim::generate::GenConfig;
 use rbee_sim::report::{transcripts, verdicts};
 use rbee_sim::scenario::Scenario;
@@ -33,6 +34,21 @@ enum Command {
         /// Also draw the run as an SVG timeline to this file.
         #[arg(long, value_name = "OUT.svg")]
         timeline: Option<PathBuf>,
+        /// Also write the recorded trace to this file, one JSON entry per line (its
+        /// SHA-256 prefix is the printed trace hash).
+        #[arg(long, value_name = "OUT.jsonl")]
+        trace: Option<PathBuf>,
+    },
+    /// Print the scenario `explore` generates for one seed (to read or replay it).
+    Generate {
+        /// The seed.
+        seed: u64,
+        /// Most jobs per scenario (as `explore --jobs`).
+        #[arg(long, default_value_t = 10)]
+        jobs: usize,
+        /// Schedule faults (as `explore --faults`).
+        #[arg(long)]
+        faults: bool,
     },
     /// Generate and run a random scenario per seed; shrink and save every failure.
     Explore {
@@ -57,6 +73,10 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Fail (exit 3) unless every probe was hit at least MIN times (default 1), naming
+        /// the ones that were not.
+        #[arg(long, value_name = "MIN", num_args = 0..=1, default_missing_value = "1")]
+        require_coverage: Option<u64>,
     },
 }
 
@@ -74,12 +94,33 @@ fn parse_shard(s: &str) -> Result<(u64, u64), String> {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Generate { seed, jobs, faults } => {
+            let gen = GenConfig {
+                max_jobs: jobs.max(1),
+                faults,
+                ..GenConfig::default()
+            };
+            print!(
+                "{}",
+                rbee_sim::generate::scenario_tree(seed, gen)
+                    .current()
+                    .to_toml()
+            );
+            ExitCode::SUCCESS
+        }
         Command::Replay {
             file,
             seed,
             check_determinism,
             timeline,
-        } => replay(&file, seed, check_determinism, timeline.as_deref()),
+            trace,
+        } => replay(
+            &file,
+            seed,
+            check_determinism,
+            timeline.as_deref(),
+            trace.as_deref(),
+        ),
         Command::Explore {
             seeds,
             from,
@@ -88,6 +129,7 @@ fn main() -> ExitCode {
             out,
             shard,
             threads,
+            require_coverage,
         } => {
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -105,12 +147,12 @@ fn main() -> ExitCode {
                 threads,
                 shrink_budget: 200,
             };
-            explore_cmd(&cfg)
+            explore_cmd(&cfg, require_coverage)
         }
     }
 }
 
-fn explore_cmd(cfg: &ExploreConfig) -> ExitCode {
+fn explore_cmd(cfg: &ExploreConfig, require_coverage: Option<u64>) -> ExitCode {
     let total = (cfg.from..cfg.from.saturating_add(cfg.seeds))
         .filter(|s| s % cfg.shard.1 == cfg.shard.0)
         .count();
@@ -137,10 +179,22 @@ fn explore_cmd(cfg: &ExploreConfig) -> ExitCode {
         sim_ms as f64 / 1000.0 / secs.max(1e-9)
     );
     if results.iter().any(|r| !r.violations.is_empty()) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+        return ExitCode::from(1);
     }
+    if let Some(min) = require_coverage {
+        let short = under_covered(&results, min);
+        if !short.is_empty() {
+            eprintln!(
+                "coverage: {} probe(s) hit fewer than {min} time(s):",
+                short.len()
+            );
+            for (name, n) in short {
+                eprintln!("  {name} ({n})");
+            }
+            return ExitCode::from(3);
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn replay(
@@ -148,6 +202,7 @@ fn replay(
     seed: Option<u64>,
     check_determinism: bool,
     timeline: Option<&std::path::Path>,
+    trace_out: Option<&std::path::Path>,
 ) -> ExitCode {
     let scenario = match Scenario::load(file) {
         Ok(s) => s,
@@ -163,6 +218,12 @@ fn replay(
     if check_determinism {
         let again = run(&scenario, RunOptions::new(seed));
         results.push(("determinism", determinism(&trace, &again)));
+    }
+    if let Some(out) = trace_out {
+        if let Err(e) = std::fs::write(out, trace.canonical()) {
+            eprintln!("error: cannot write {}: {e}", out.display());
+            return ExitCode::from(2);
+        }
     }
     if let Some(out) = timeline {
         let all: Vec<_> = results
@@ -184,7 +245,10 @@ fn replay(
         scenario.mode.name()
     );
     print!("{}", transcripts(&scenario, &trace));
-    print!("{}", verdicts(&results));
+    print!(
+        "{}",
+        verdicts(&results, &rbee_sim::coverage::hits(&scenario, &trace))
+    );
     eprintln!(
         "simulated {} ms in {} ms of wall time",
         trace.end(),

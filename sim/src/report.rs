@@ -4,7 +4,8 @@
 //! The text is fully determined by the trace (no wall time, no addresses), so it is also
 //! what the snapshot tests compare.
 
-use crate::check::Violation;
+use crate::check::{exercised, Violation};
+use crate::coverage::Hits;
 use crate::scenario::Scenario;
 use crate::trace::{Trace, What};
 use rbee::event::StreamEvent;
@@ -92,14 +93,20 @@ pub fn transcripts(scenario: &Scenario, trace: &Trace) -> String {
     out
 }
 
-/// The verdict table: one row per invariant, then every violation.
-pub fn verdicts(results: &[(&'static str, Vec<Violation>)]) -> String {
+/// The verdict table: one row per invariant, then every violation. A holding invariant
+/// says how often its triggers were hit in `hits`, or that it held vacuously.
+pub fn verdicts(results: &[(&'static str, Vec<Violation>)], hits: &Hits) -> String {
     let mut out = String::from("== invariants\n");
     for (name, violations) in results {
-        let verdict = if violations.is_empty() {
-            "ok".to_owned()
-        } else {
+        let verdict = if !violations.is_empty() {
             format!("VIOLATED ({})", violations.len())
+        } else {
+            match exercised(name, hits) {
+                None => "ok".to_owned(),
+                Some(0) => "ok — vacuous: trigger never reached".to_owned(),
+                Some(1) => "ok (exercised 1 time)".to_owned(),
+                Some(n) => format!("ok (exercised {n} times)"),
+            }
         };
         let _ = writeln!(out, "{name:<22} {verdict}");
     }

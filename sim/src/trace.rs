@@ -55,6 +55,20 @@ pub enum What {
         /// The event.
         event: StreamEvent,
     },
+    /// A keeper asked for its job's stream a second time (`stream_twice`).
+    Restream {
+        /// Index of the job in the scenario.
+        index: usize,
+        /// The job.
+        job: JobId,
+        /// The HTTP status of the second request (`0`: no reply).
+        status: u16,
+    },
+    /// The simulator perturbed the system at one of its perturbation points.
+    Perturb {
+        /// The point's name (`rbee::perturb::Point::name`).
+        point: String,
+    },
     /// A keeper sent a DELETE for its job.
     Cancel {
         /// Index of the job in the scenario.

@@ -10,16 +10,19 @@
 use crate::net::{SimDial, SimListener};
 use crate::scenario::{Behaviour, FaultKind, FaultPlan, JobPlan, Mode, Scenario};
 use crate::trace::{Recorder, Trace, What};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use rbee::dial::Endpoint;
 use rbee::hive::Hive;
 use rbee::ids::IdGen;
 use rbee::keeper::{Flow, Keeper, KeeperError, Outcome};
 use rbee::node::{HiveTarget, Node, NodeConfig, Role};
+use rbee::perturb::{Perturb, Perturber, Point};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Port of the queen inside the simulation.
@@ -49,24 +52,97 @@ impl RunOptions {
 
 type Nodes = Rc<RefCell<BTreeMap<String, Arc<Node>>>>;
 
-/// What every process of one run shares: the run's id RNG, the recorder, the TTL.
+/// What every process of one run shares: the run's id RNG, the recorder, the TTL, the
+/// channel capacity and the perturbation RNG.
 #[derive(Clone)]
 struct Env {
     ids: IdGen,
     recorder: Recorder,
     ttl: Duration,
+    capacity: Option<usize>,
+    perturb: Option<Arc<Mutex<StdRng>>>,
 }
 
 impl Env {
     fn config(&self, role: Role, host: &str) -> NodeConfig {
+        let perturb = match &self.perturb {
+            Some(rng) => Perturb::with(Arc::new(SimPerturber {
+                rng: rng.clone(),
+                host: host.to_owned(),
+                recorder: self.recorder.clone(),
+            })),
+            None => Perturb::off(),
+        };
         NodeConfig {
             ids: self.ids.clone(),
             dial: Arc::new(SimDial),
             observer: self.recorder.observer(host),
             ttl: self.ttl,
+            capacity: self.capacity,
+            perturb,
             ..NodeConfig::new(role)
         }
     }
+}
+
+/// How often each perturbation point fires when a scenario has `perturb = true` (rare at
+/// points passed once per event, frequent at points passed once per job), and the longest
+/// wait it inserts: a few ms between events, up to 200 ms around a job's steps (a loaded
+/// real process can be that late, and the races these windows open are otherwise a
+/// millisecond wide).
+fn perturb_rate(point: Point) -> (f64, u64) {
+    match point {
+        Point::Emit | Point::Relay => (0.05, 5),
+        Point::Stray => (0.1, 0),
+        Point::Straggler => (0.8, 0),
+        Point::TakeStart => (0.4, 80),
+        Point::AbortLag => (0.7, 100),
+        Point::FinishClose => (0.5, 200),
+        Point::Cancel => (0.5, 50),
+    }
+}
+
+/// The simulator's perturber: decisions from the run's one perturbation RNG (seeded from the
+/// run's seed, drawn in simulation order), every firing recorded in the trace. A quarter of
+/// the firings yield once, the others wait from 1 ms up to the point's longest wait.
+struct SimPerturber {
+    rng: Arc<Mutex<StdRng>>,
+    host: String,
+    recorder: Recorder,
+}
+
+impl Perturber for SimPerturber {
+    fn at(&self, point: Point) -> Option<Duration> {
+        let delay = {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            let (rate, longest) = perturb_rate(point);
+            if !rng.random_bool(rate) {
+                return None;
+            }
+            if longest == 0 || rng.random_bool(0.25) {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(rng.random_range(1..=longest))
+            }
+        };
+        self.recorder.push(
+            &self.host,
+            What::Perturb {
+                point: point.name().to_owned(),
+            },
+        );
+        Some(delay)
+    }
+
+    fn bits(&self) -> u128 {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).random()
+    }
+}
+
+/// Seed of a run's perturbation RNG: derived from the run's seed, apart from the id RNG so
+/// that switching perturbation on does not change which ids jobs get.
+fn perturb_seed(seed: u64) -> u64 {
+    seed ^ 0x9e37_79b9_7f4a_7c15
 }
 
 /// Runs `scenario` and returns its trace.
@@ -78,7 +154,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
         .simulation_duration(Duration::from_millis(
             scenario.run_for_ms + scenario.ttl_ms + SETTLE_MARGIN_MS + 60_000,
         ))
-        .tick_duration(Duration::from_millis(1))
+        .tick_duration(Duration::from_millis(scenario.tick_ms))
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
         .rng_seed(options.seed)
         .build();
@@ -87,6 +163,12 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
         ids,
         recorder: recorder.clone(),
         ttl: Duration::from_millis(scenario.ttl_ms),
+        capacity: scenario.capacity,
+        perturb: scenario.perturb.then(|| {
+            Arc::new(Mutex::new(StdRng::seed_from_u64(perturb_seed(
+                options.seed,
+            ))))
+        }),
     };
     // The queen. Integrated mode gives it the hives as in-process handlers, rebuilt from
     // the initial catalogue on every (re)start.
@@ -134,13 +216,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
             .collect();
         let (name, recorder) = (keeper.clone(), recorder.clone());
         sim.client(keeper.as_str(), async move {
-            let client = Keeper::new(
-                Arc::new(SimDial),
-                Endpoint {
-                    host: "queen".into(),
-                    port: QUEEN_PORT,
-                },
-            );
+            let client = Keeper::new(Arc::new(SimDial), queen_endpoint());
             let start = tokio::time::Instant::now();
             let runs = jobs
                 .into_iter()
@@ -152,6 +228,14 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
 
     drive(&mut sim, scenario, &recorder, &nodes);
     recorder.trace()
+}
+
+/// Where keepers find the queen inside the simulation.
+fn queen_endpoint() -> Endpoint {
+    Endpoint {
+        host: "queen".into(),
+        port: QUEEN_PORT,
+    }
 }
 
 fn serve_host(
@@ -233,7 +317,33 @@ async fn keeper_job(
             );
         }
     };
+    let (first_event, got_first) = tokio::sync::oneshot::channel::<()>();
+    let restream = async {
+        if plan.behaviour == Behaviour::StreamTwice && got_first.await.is_ok() {
+            // A second request for the same stream; the reply's status is all that matters
+            // (a 200 here would be a bug, and dropping it would cancel the job).
+            let status = rbee::http_client::send(
+                &SimDial,
+                &queen_endpoint(),
+                http::Method::GET,
+                &submitted.sse_url,
+                None,
+            )
+            .await
+            .map_or(0, |r| r.status.as_u16());
+            recorder.push(
+                name,
+                What::Restream {
+                    index,
+                    job: job.clone(),
+                    status,
+                },
+            );
+        }
+    };
     let follow = async {
+        // Owned here, so a stream that ends without any event releases `restream`.
+        let mut first_event = Some(first_event);
         tokio::time::sleep(Duration::from_millis(plan.connect_after_ms)).await;
         let mut seen = 0u64;
         let limit = match plan.behaviour {
@@ -251,6 +361,9 @@ async fn keeper_job(
                     },
                 );
                 seen += 1;
+                if let Some(first) = first_event.take() {
+                    let _ = first.send(());
+                }
                 match limit {
                     Some(n) if seen >= n => Flow::Stop,
                     _ => Flow::Continue,
@@ -269,7 +382,7 @@ async fn keeper_job(
         };
         recorder.push(name, what);
     };
-    tokio::join!(follow, cancel);
+    tokio::join!(follow, cancel, restream);
 }
 
 fn apply(sim: &mut turmoil::Sim<'_>, fault: &FaultPlan, nodes: &Nodes) {

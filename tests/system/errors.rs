@@ -274,7 +274,7 @@ async fn delete_of_an_unknown_or_terminal_job_is_refused() {
     let reply = post_job(&hive.endpoint, hive_op("model_list", json!({})).to_string()).await;
     assert_eq!(reply.status.as_u16(), 201);
     let id = JobId::parse(reply.body["job_id"].as_str().expect("job_id")).expect("id");
-    let (job, rx) = hive.node.take(&id).expect("take");
+    let (job, rx) = hive.node.take(&id).await.expect("take");
     eventually("the job completes", || job.state() == JobState::Completed).await;
     let path = format!("/v1/jobs/{id}");
     hive.http(Method::DELETE, &path, None)
@@ -303,9 +303,12 @@ async fn node_cancel_of_a_terminal_job_is_refused() {
     let node = &hive.node;
     let op = Operation::from_value(download("phi-2", 50, 20)).expect("valid");
     let id = node.create(op).expect("create");
-    let (job, mut rx) = node.take(&id).expect("take");
-    assert_eq!(node.cancel(&id), Ok(()));
-    assert_eq!(node.cancel(&id), Err(CancelError::Terminal("cancelled")));
+    let (job, mut rx) = node.take(&id).await.expect("take");
+    assert_eq!(node.cancel(&id).await, Ok(()));
+    assert_eq!(
+        node.cancel(&id).await,
+        Err(CancelError::Terminal("cancelled"))
+    );
     assert_eq!(job.state(), JobState::Cancelled);
     let mut seqs = Vec::new();
     while let Some(event) = rx.recv().await {

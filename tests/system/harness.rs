@@ -85,6 +85,17 @@ impl Recorder {
             .collect()
     }
 
+    /// Lines with `action` this node dropped for want of a channel, by job.
+    pub fn dropped_without_channel(&self, action: &str) -> Vec<JobId> {
+        self.lock()
+            .iter()
+            .filter_map(|r| match r {
+                HubRecord::DropNoChannel { job, action: a } if a == action => Some(job.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The states `job` went through, in order.
     pub fn states(&self, job: &JobId) -> Vec<JobState> {
         self.lock()

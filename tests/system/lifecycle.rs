@@ -22,6 +22,7 @@ both_modes!(
     bug_07_a_failed_job_ends_with_error_not_done,
     bug_08_done_text_in_narration_does_not_end_stream,
     bug_11_late_completion_cannot_overwrite_a_cancel,
+    bug_02_a_worker_outliving_its_job_narrates_into_no_other_job,
 );
 
 /// A download of 20 chunks 25 ms apart: long enough to act in the middle of.
@@ -388,4 +389,44 @@ async fn a_keeper_whose_connection_breaks_sees_lost_and_the_job_is_cancelled() {
         cluster.hive.as_ref().expect("hive"),
         &cluster.hive_job_of(&run.job.job_id),
     );
+}
+
+/// A worker outlives the job that spawned it and keeps narrating with that job's id
+/// (SPEC §2, `worker_spawn`). Its lines after the job ended have no channel: they are
+/// dropped and counted on the process that runs the worker, and never reach the stream of
+/// another job running there at the time (a global or "nearest" channel would deliver
+/// them: historical bug 2's cross-talk).
+async fn bug_02_a_worker_outliving_its_job_narrates_into_no_other_job(mode: Mode) {
+    let cluster = Cluster::start(mode).await;
+    let keeper = cluster.keeper();
+    let long = tokio::spawn(async move { run(&keeper, download("phi-2", 40, 25)).await });
+    sleep(Duration::from_millis(50)).await;
+    let spawn = cluster
+        .run(hive_op("worker_spawn", json!({"model": "tinyllama"})))
+        .await;
+    spawn.assert_done();
+    let download = long.await.expect("download task");
+    download.assert_done();
+    for run in [&spawn, &download] {
+        assert_eq!(run.count("worker_log"), 0, "{}", run.transcript());
+    }
+    let worker_host = cluster.hive.as_ref().unwrap_or(&cluster.queen);
+    let job_of_worker = match mode {
+        Mode::Distributed => cluster.hive_job_of(&spawn.job.job_id),
+        Mode::Integrated => spawn.job.job_id.clone(),
+    };
+    eventually("both late worker lines are dropped", || {
+        worker_host
+            .recorder
+            .dropped_without_channel("worker_log")
+            .len()
+            == rbee::hive::WORKER_LOG_AFTER_MS.len()
+    })
+    .await;
+    assert!(worker_host
+        .recorder
+        .dropped_without_channel("worker_log")
+        .iter()
+        .all(|job| *job == job_of_worker));
+    cluster.settle("both jobs").await;
 }

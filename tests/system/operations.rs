@@ -211,20 +211,20 @@ async fn model_delete(mode: Mode) {
     again.assert_actions(&["model_delete_start"]);
 }
 
-/// `worker_spawn` (start, port, complete), `worker_list` (a line per worker and a `data`
-/// event) and `worker_stop` (stop, complete) agree on one worker; absent models and workers
-/// are job errors.
+/// `worker_spawn` (start, the worker's start-up lines, port, complete), `worker_list` (a
+/// line per worker and a `data` event) and `worker_stop` (stop, complete) agree on one
+/// worker; absent models and workers are job errors.
 async fn worker_spawn_list_stop(mode: Mode) {
     let cluster = Cluster::start(mode).await;
     let spawn = cluster
         .run_settled(hive_op("worker_spawn", json!({"model": "tinyllama"})))
         .await;
     spawn.assert_done();
-    spawn.assert_actions(&[
-        "worker_spawn_start",
-        "worker_spawn_port",
-        "worker_spawn_complete",
-    ]);
+    let startup = rbee::hive::WORKER_STARTUP_LINES as usize;
+    let mut expected = vec!["worker_spawn_start"];
+    expected.extend(std::iter::repeat_n("worker_startup", startup));
+    expected.extend(["worker_spawn_port", "worker_spawn_complete"]);
+    spawn.assert_actions(&expected);
     assert_eq!(
         spawn.human("worker_spawn_port"),
         ["Worker 'worker-1' listens on port 9001"]

@@ -62,7 +62,7 @@ async fn bug_13_a_stalled_reader_makes_the_relay_wait_instead_of_dropping() {
     let queen = &cluster.queen.node;
     let op = Operation::from_value(hive_op("worker_install", json!({"lines": 600}))).expect("op");
     let id = queen.create(op).expect("create");
-    let (job, mut rx) = queen.take(&id).expect("take");
+    let (job, mut rx) = queen.take(&id).await.expect("take");
     let delivered = || queen.hub().stats().delivered;
     eventually("the queen's channel fills up", || delivered() >= 8).await;
     tokio::time::sleep(Duration::from_millis(200)).await;

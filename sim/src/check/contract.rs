@@ -6,12 +6,14 @@
 //! streams), sub-task output lost by `tokio::spawn`, and relays that re-narrated (a hive's
 //! `[DONE]` relayed as a line before the queen's own marker) or lost hive output.
 
-use super::view::keeper_jobs;
+use super::view::{hub_records, keeper_jobs};
 use super::Violation;
 use crate::scenario::Scenario;
 use crate::trace::Trace;
 use rbee::event::StreamEvent;
 use rbee::hive::expected_tokens;
+use rbee::ids::JobId;
+use rbee::observer::HubRecord;
 use rbee::operation::Operation;
 use std::collections::BTreeMap;
 
@@ -74,8 +76,44 @@ fn allowed_extra(op: &Operation) -> &'static [&'static str] {
             "model_list_empty",
         ],
         Operation::WorkerList { .. } => &["job_create", "forward", "worker_list_entry"],
+        Operation::WorkerSpawn { .. } => &[
+            "job_create",
+            "forward",
+            "worker_startup",
+            "worker_log",
+            "relay_lagged",
+        ],
         _ => &["job_create", "forward"],
     }
+}
+
+/// Lines a job may lose to a full buffer: the only ones emitted on the synchronous path
+/// (SPEC §4.3), a worker's, which never waits for a reader.
+fn droppable(action: &str) -> bool {
+    matches!(action, "worker_startup" | "worker_log")
+}
+
+/// The actions of the events dropped for a full buffer of queen job `job`, on the queen
+/// and on the hive it was forwarded to.
+fn dropped_full<'a>(trace: &'a Trace, job: &JobId) -> Vec<&'a str> {
+    let mut hive_job: Option<(&str, &JobId)> = None;
+    let mut out = Vec::new();
+    for r in hub_records(trace) {
+        match r.record {
+            HubRecord::Forward {
+                job: j,
+                hive,
+                hive_job: hj,
+            } if j == job => hive_job = Some((hive, hj)),
+            HubRecord::DropFull { job: j, action, .. }
+                if (r.host == "queen" && j == job) || hive_job == Some((r.host, j)) =>
+            {
+                out.push(action.as_str())
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Checks every `done` stream against [`required`] (and nothing beyond [`allowed_extra`]), list lengths against their data
@@ -166,8 +204,29 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
                 problems.push("progress lines out of order".into());
             }
         }
-        if let Some(n) = counts.get("lagged") {
-            problems.push(format!("{n} event(s) dropped (lagged)"));
+        let lost = counts.get("lagged").copied().unwrap_or(0)
+            + counts.get("relay_lagged").copied().unwrap_or(0);
+        if lost > 0 || matches!(k.plan.operation, Operation::WorkerSpawn { .. }) {
+            let dropped = k
+                .submit
+                .as_ref()
+                .map(|(_, job)| dropped_full(trace, job))
+                .unwrap_or_default();
+            if lost > 0 && (dropped.is_empty() || !dropped.iter().all(|a| droppable(a))) {
+                problems.push(format!(
+                    "{lost} lagged notice(s), dropping {dropped:?} (only a worker's lines may be dropped)"
+                ));
+            }
+            if let Operation::WorkerSpawn { .. } = &k.plan.operation {
+                let startup = counts.get("worker_startup").copied().unwrap_or(0)
+                    + dropped.iter().filter(|a| **a == "worker_startup").count();
+                let want = rbee::hive::WORKER_STARTUP_LINES as usize;
+                if startup != want {
+                    problems.push(format!(
+                        "{want} × worker_startup emitted before ready, {startup} delivered or dropped"
+                    ));
+                }
+            }
         }
         for message in problems {
             out.push(Violation {

@@ -21,6 +21,7 @@ pub(crate) mod testkit;
 
 pub use determinism::check as determinism;
 
+use crate::coverage::Hits;
 use crate::scenario::Scenario;
 use crate::trace::Trace;
 use std::fmt;
@@ -53,26 +54,166 @@ impl fmt::Display for Violation {
 /// A checker: scenario and trace in, violations out.
 pub type Checker = fn(&Scenario, &Trace) -> Vec<Violation>;
 
+/// One invariant: its id, its checker, and the probes ([`crate::coverage::PROBES`]) whose
+/// hits are the situations it is about — a run that hits none of them checked it vacuously.
+#[derive(Clone, Copy, Debug)]
+pub struct Invariant {
+    /// Its id (SPEC §9), as reports name it.
+    pub name: &'static str,
+    /// The checker.
+    pub check: Checker,
+    /// Its triggers.
+    pub triggers: &'static [&'static str],
+}
+
 /// Every trace checker, in report order. `determinism` compares two traces and is run by
 /// the caller ([`determinism`]).
-pub const CHECKERS: [(&str, Checker); 11] = [
-    ("isolation", isolation::check),
-    ("cleanup", cleanup::check),
-    ("missing-channel drop", missing_channel::check),
-    ("create-before-take", create_before_take::check),
-    ("terminal", terminal::check),
-    ("order", order::check),
-    ("liveness", liveness::check),
-    ("at-most-once", at_most_once::check),
-    ("contract", contract::check),
-    ("expect", expect::check),
-    ("no-panic", panic::check),
+pub const CHECKERS: [Invariant; 11] = [
+    Invariant {
+        name: "isolation",
+        check: isolation::check,
+        triggers: &[
+            "interleaved_jobs",
+            "concurrent_hive_jobs",
+            "worker_outlived_job",
+            "relay_after_end",
+            "perturb_straggler",
+            "perturb_stray",
+        ],
+    },
+    Invariant {
+        name: "cleanup",
+        check: cleanup::check,
+        triggers: &[
+            "client_disconnect",
+            "ttl_expired",
+            "cancel_queued",
+            "cancel_forwarded",
+            "relay_link_lost",
+            "relay_silence",
+            "subtask_aborted",
+        ],
+    },
+    Invariant {
+        name: "missing-channel drop",
+        check: missing_channel::check,
+        triggers: &[
+            "no_channel_removed@queen",
+            "no_channel_removed@hive",
+            "no_channel_expired@queen",
+            "no_channel_expired@hive",
+            "no_channel_never_created@queen",
+            "no_channel_never_created@hive",
+        ],
+    },
+    Invariant {
+        name: "create-before-take",
+        check: create_before_take::check,
+        triggers: &[
+            "take_early",
+            "take_late",
+            "stream_404",
+            "stream_409",
+            "perturb_take_start",
+        ],
+    },
+    Invariant {
+        name: "terminal",
+        check: terminal::check,
+        triggers: &[
+            "cancel_after_completion",
+            "completion_after_cancel",
+            "execute_refused",
+            "job_failed",
+            "relay_silence",
+            "relay_link_lost",
+            "perturb_finish_close",
+        ],
+    },
+    Invariant {
+        name: "order",
+        check: order::check,
+        triggers: &[
+            "drop_full",
+            "lagged_notice",
+            "backpressure_wait",
+            "interleaved_jobs",
+        ],
+    },
+    Invariant {
+        name: "liveness",
+        check: liveness::check,
+        triggers: &[
+            "relay_silence",
+            "relay_link_lost",
+            "relay_connect_retry",
+            "hive_crash_mid_stream",
+            "keeper_lost",
+        ],
+    },
+    Invariant {
+        name: "at-most-once",
+        check: at_most_once::check,
+        triggers: &["stream_409", "execute_refused", "perturb_take_start"],
+    },
+    Invariant {
+        name: "contract",
+        check: contract::check,
+        triggers: &[
+            "subtask_line_delivered",
+            "backpressure_wait",
+            "perturb_emit",
+            "perturb_relay",
+        ],
+    },
+    Invariant {
+        name: "expect",
+        check: expect::check,
+        triggers: &["expect_declared"],
+    },
+    Invariant {
+        name: "no-panic",
+        check: panic::check,
+        triggers: &["job_executed"],
+    },
 ];
 
 /// Runs every checker; returns (invariant, violations) in [`CHECKERS`] order.
 pub fn check_all(scenario: &Scenario, trace: &Trace) -> Vec<(&'static str, Vec<Violation>)> {
     CHECKERS
         .iter()
-        .map(|(name, check)| (*name, check(scenario, trace)))
+        .map(|c| (c.name, (c.check)(scenario, trace)))
         .collect()
+}
+
+/// How often `invariant`'s triggers were hit; `None` for an invariant without declared
+/// triggers (determinism, which compares two whole runs).
+pub fn exercised(invariant: &str, hits: &Hits) -> Option<u64> {
+    let checker = CHECKERS.iter().find(|c| c.name == invariant)?;
+    Some(
+        checker
+            .triggers
+            .iter()
+            .map(|t| hits.get(t).copied().unwrap_or(0))
+            .sum(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_trigger_is_a_catalogued_probe_and_every_checker_has_one() {
+        for c in CHECKERS {
+            assert!(!c.triggers.is_empty(), "{} declares no trigger", c.name);
+            for t in c.triggers {
+                assert!(
+                    crate::coverage::PROBES.iter().any(|(n, _)| n == t),
+                    "{}: trigger {t} is not a probe",
+                    c.name
+                );
+            }
+        }
+    }
 }

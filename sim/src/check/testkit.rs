@@ -141,3 +141,27 @@ pub fn replace_first_after_take(trace: &Trace, make: impl Fn(JobId, String) -> H
     }
     panic!("no delivery after a take");
 }
+
+/// A trace made of `(host, what)` entries, 1 ms apart.
+pub fn trace_of(entries: Vec<(String, What)>) -> Trace {
+    Trace {
+        entries: entries
+            .into_iter()
+            .enumerate()
+            .map(|(t, (host, what))| Entry {
+                t: t as u64,
+                host,
+                what,
+            })
+            .collect(),
+    }
+}
+
+/// A distributed scenario with one hive called `hive`, one keeper and no jobs.
+pub fn scenario_of(hive: &str) -> Scenario {
+    Scenario::parse(
+        "inline.toml",
+        &format!("hives = [\"{hive}\"]\nkeepers = [\"alice\"]\n"),
+    )
+    .expect("valid scenario")
+}

@@ -130,6 +130,7 @@ pub fn record_job(record: &HubRecord) -> Option<&JobId> {
         | HubRecord::State { job, .. }
         | HubRecord::Forget { job }
         | HubRecord::Forward { job, .. } => Some(job),
+        HubRecord::Probe { job, .. } => job.as_ref(),
         HubRecord::StreamRefused { .. } => None,
     }
 }

@@ -96,6 +96,10 @@ pub enum Behaviour {
     NeverConnect,
     /// Follow, and send DELETE at this simulated time.
     CancelAt(u64),
+    /// Follow, and once the first event arrived ask for the stream a second time (extension
+    /// of SPEC §7, `stream_twice = true`): the second request must be refused (409 while
+    /// the first stream holds the job, 404 once it is gone) and never execute the job again.
+    StreamTwice,
 }
 
 /// One job a keeper submits.
@@ -205,6 +209,17 @@ pub struct Scenario {
     /// Generated scenarios use 5 s: never-streamed jobs then expire, and the run settles,
     /// 55 simulated seconds sooner, and no invariant depends on the TTL's length.
     pub ttl_ms: u64,
+    /// Buffer of every job channel (`capacity`, an extension; default SPEC's 1,000 on the
+    /// queen and 10,000 on hives). Small buffers make full-buffer paths reachable: waits on
+    /// the waiting path, drops and `lagged` on the synchronous one.
+    pub capacity: Option<usize>,
+    /// In-process perturbation (`perturb`, an extension; default off): seeded yields and
+    /// short waits at the system's perturbation points, and stray or late lines for jobs
+    /// without a channel (`rbee::perturb`).
+    pub perturb: bool,
+    /// Simulated time per turmoil step (`tick_ms`, an extension; default 1 ms). Timers inside
+    /// a host keep their exact times; messages between hosts are delivered at tick edges.
+    pub tick_ms: u64,
     /// Jobs, in file order (their index identifies them in traces).
     pub jobs: Vec<JobPlan>,
     /// Faults.
@@ -215,6 +230,13 @@ pub struct Scenario {
 pub const DEFAULT_TTL_MS: u64 = 60_000;
 /// Longest accepted job TTL.
 pub const MAX_TTL_MS: u64 = 600_000;
+
+/// Largest accepted `capacity`.
+pub const MAX_CAPACITY: usize = 100_000;
+/// Default simulated time per step.
+pub const DEFAULT_TICK_MS: u64 = 1;
+/// Largest accepted `tick_ms`.
+pub const MAX_TICK_MS: u64 = 100;
 
 /// Default simulated time limit.
 pub const DEFAULT_RUN_FOR_MS: u64 = 60_000;

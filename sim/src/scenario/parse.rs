@@ -3,7 +3,8 @@
 
 use super::{
     Behaviour, Expect, FaultKind, FaultPlan, JobPlan, Mode, Scenario, ScenarioError,
-    DEFAULT_RUN_FOR_MS, DEFAULT_TTL_MS, MAX_RUN_FOR_MS, MAX_TTL_MS,
+    DEFAULT_RUN_FOR_MS, DEFAULT_TICK_MS, DEFAULT_TTL_MS, MAX_CAPACITY, MAX_RUN_FOR_MS, MAX_TICK_MS,
+    MAX_TTL_MS,
 };
 use rbee::operation::Operation;
 use serde::Deserialize;
@@ -30,6 +31,12 @@ struct RawFile {
     #[serde(default = "default_ttl")]
     ttl_ms: u64,
     #[serde(default)]
+    capacity: Option<usize>,
+    #[serde(default)]
+    perturb: bool,
+    #[serde(default = "default_tick")]
+    tick_ms: u64,
+    #[serde(default)]
     jobs: Vec<toml::Spanned<toml::Table>>,
     #[serde(default)]
     faults: Vec<toml::Spanned<toml::Table>>,
@@ -44,11 +51,14 @@ fn default_run_for() -> u64 {
 fn default_ttl() -> u64 {
     DEFAULT_TTL_MS
 }
+fn default_tick() -> u64 {
+    DEFAULT_TICK_MS
+}
 fn default_models() -> Vec<String> {
     vec!["tinyllama".into()]
 }
 
-const JOB_KEYS: [&str; 7] = [
+const JOB_KEYS: [&str; 8] = [
     "keeper",
     "at_ms",
     "connect_after_ms",
@@ -56,6 +66,7 @@ const JOB_KEYS: [&str; 7] = [
     "disconnect_after_events",
     "never_connect",
     "cancel_at_ms",
+    "stream_twice",
 ];
 
 /// Maps byte offsets and keys to line numbers of one file.
@@ -207,6 +218,9 @@ impl Scenario {
             run_for_ms: raw.run_for_ms,
             models: raw.models,
             ttl_ms: raw.ttl_ms,
+            capacity: raw.capacity,
+            perturb: raw.perturb,
+            tick_ms: raw.tick_ms,
             jobs,
             faults,
         };
@@ -237,6 +251,20 @@ impl Scenario {
                 src.top_line("ttl_ms"),
                 "ttl_ms",
                 format!("must be 1 to {MAX_TTL_MS}"),
+            ));
+        }
+        if self.capacity.is_some_and(|c| c == 0 || c > MAX_CAPACITY) {
+            return Err(src.err(
+                src.top_line("capacity"),
+                "capacity",
+                format!("must be 1 to {MAX_CAPACITY}"),
+            ));
+        }
+        if self.tick_ms == 0 || self.tick_ms > MAX_TICK_MS {
+            return Err(src.err(
+                src.top_line("tick_ms"),
+                "tick_ms",
+                format!("must be 1 to {MAX_TICK_MS}"),
             ));
         }
         if self.keepers.is_empty() {
@@ -368,25 +396,28 @@ fn parse_job(
         })?,
     };
     let disconnect = get_u64(src, table, span, "disconnect_after_events")?;
-    let never = match table.get("never_connect") {
-        None | Some(toml::Value::Boolean(false)) => false,
-        Some(toml::Value::Boolean(true)) => true,
-        Some(v) => {
-            return Err(src.err(
-                src.key_line(span, "never_connect"),
-                "never_connect",
-                format!("expected true or false, got {v}"),
-            ))
-        }
+    let flag = |key: &str| match table.get(key) {
+        None | Some(toml::Value::Boolean(false)) => Ok(false),
+        Some(toml::Value::Boolean(true)) => Ok(true),
+        Some(v) => Err(src.err(
+            src.key_line(span, key),
+            key,
+            format!("expected true or false, got {v}"),
+        )),
     };
+    let never = flag("never_connect")?;
+    let twice = flag("stream_twice")?;
     let cancel = get_u64(src, table, span, "cancel_at_ms")?;
-    let behaviour = match (disconnect, never, cancel) {
-        (None, false, None) => Behaviour::Follow,
-        (Some(n), false, None) => Behaviour::DisconnectAfter(n),
-        (None, true, None) => Behaviour::NeverConnect,
-        (None, false, Some(t)) => Behaviour::CancelAt(t),
+    let behaviour = match (disconnect, never, cancel, twice) {
+        (None, false, None, false) => Behaviour::Follow,
+        (Some(n), false, None, false) => Behaviour::DisconnectAfter(n),
+        (None, true, None, false) => Behaviour::NeverConnect,
+        (None, false, Some(t), false) => Behaviour::CancelAt(t),
+        (None, false, None, true) => Behaviour::StreamTwice,
         _ => {
-            let key = if never {
+            let key = if twice {
+                "stream_twice"
+            } else if never {
                 "never_connect"
             } else {
                 "cancel_at_ms"
@@ -394,7 +425,7 @@ fn parse_job(
             return Err(src.err(
                 src.key_line(span, key),
                 key,
-                "use at most one of disconnect_after_events, never_connect, cancel_at_ms",
+                "use at most one of disconnect_after_events, never_connect, cancel_at_ms, stream_twice",
             ));
         }
     };
@@ -520,10 +551,13 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let cases: [(String, usize, &str, &str); 10] = [
+        let cases: [(String, usize, &str, &str); 13] = [
             (format!("{HEAD}bogus = 1\n"), 4, "bogus", "unknown field"),
             (format!("{HEAD}run_for_ms = 0\n"), 4, "run_for_ms", "must be 1 to"),
             (format!("{HEAD}ttl_ms = 0\n"), 4, "ttl_ms", "must be 1 to"),
+            (format!("{HEAD}capacity = 0\n"), 4, "capacity", "must be 1 to"),
+            (format!("{HEAD}tick_ms = 101\n"), 4, "tick_ms", "must be 1 to"),
+            (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"status\"\nstream_twice = true\nnever_connect = true\n"), 8, "stream_twice", "at most one"),
             (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_get\"\nhive_id = \"hive-a\"\n"), 7, "operation", "missing field `model`"),
             (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"status\"\ncolour = \"red\"\n"), 8, "colour", "unknown field `colour`"),
             (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_list\"\nhive_id = \"hive-z\"\n"), 8, "hive_id", "unknown hive 'hive-z'"),

@@ -1,7 +1,7 @@
 //! Writing scenarios back as TOML files that [`Scenario::parse`] reads back unchanged: the
 //! explorer and the shrinker save failing runs this way.
 
-use super::{Behaviour, Expect, Scenario, DEFAULT_TTL_MS};
+use super::{Behaviour, Expect, Scenario, DEFAULT_TICK_MS, DEFAULT_TTL_MS};
 
 fn json_to_toml(v: &serde_json::Value) -> Option<toml::Value> {
     Some(match v {
@@ -45,6 +45,15 @@ impl Scenario {
         if self.ttl_ms != DEFAULT_TTL_MS {
             top.insert("ttl_ms".into(), Value::Integer(self.ttl_ms as i64));
         }
+        if let Some(capacity) = self.capacity {
+            top.insert("capacity".into(), Value::Integer(capacity as i64));
+        }
+        if self.perturb {
+            top.insert("perturb".into(), Value::Boolean(true));
+        }
+        if self.tick_ms != DEFAULT_TICK_MS {
+            top.insert("tick_ms".into(), Value::Integer(self.tick_ms as i64));
+        }
         let jobs: Vec<Value> = self
             .jobs
             .iter()
@@ -74,6 +83,9 @@ impl Scenario {
                     }
                     Behaviour::CancelAt(ms) => {
                         t.insert("cancel_at_ms".into(), Value::Integer(ms as i64));
+                    }
+                    Behaviour::StreamTwice => {
+                        t.insert("stream_twice".into(), Value::Boolean(true));
                     }
                 }
                 Value::Table(t)
@@ -113,10 +125,11 @@ mod tests {
     #[test]
     fn to_toml_round_trips() {
         let text = format!(
-            "{HEAD}seed = 3\nttl_ms = 5000\nmode = \"distributed\"\ndescription = \"d\"\n\n[[jobs]]\nkeeper = \"alice\"\nat_ms = 7\noperation = \"infer\"\nhive_id = \"hive-a\"\nmodel = \"m\"\nprompt = \"a b\"\nexpect = \"done\"\ndisconnect_after_events = 2\nconnect_after_ms = 9\n\n[[faults]]\nat_ms = 4\nkind = \"hold\"\nbetween = [\"queen\", \"hive-a\"]\n\n[[faults]]\nat_ms = 5\nkind = \"restart\"\nhost = \"hive-a\"\n"
+            "{HEAD}seed = 3\nttl_ms = 5000\ncapacity = 8\nperturb = true\ntick_ms = 5\nmode = \"distributed\"\ndescription = \"d\"\n\n[[jobs]]\nkeeper = \"alice\"\nat_ms = 7\noperation = \"infer\"\nhive_id = \"hive-a\"\nmodel = \"m\"\nprompt = \"a b\"\nexpect = \"done\"\ndisconnect_after_events = 2\nconnect_after_ms = 9\n\n[[faults]]\nat_ms = 4\nkind = \"hold\"\nbetween = [\"queen\", \"hive-a\"]\n\n[[faults]]\nat_ms = 5\nkind = \"restart\"\nhost = \"hive-a\"\n"
         );
         let s = Scenario::parse("s.toml", &text).unwrap();
         assert_eq!(s.ttl_ms, 5000);
+        assert_eq!((s.capacity, s.perturb, s.tick_ms), (Some(8), true, 5));
         let back = Scenario::parse("again.toml", &s.to_toml()).unwrap();
         assert_eq!(back, s);
         assert!(s.validate().is_ok());

@@ -4,6 +4,7 @@
 
 use super::harness::run_it;
 use rbee_sim::check::check_all;
+use rbee_sim::coverage::hits;
 use rbee_sim::report::{transcripts, verdicts};
 use rbee_sim::scenario::Scenario;
 use std::path::Path;
@@ -21,7 +22,7 @@ fn every_scenario_matches_its_reviewed_transcript() {
             let text = format!(
                 "{}{}trace {}\n",
                 transcripts(&s, &trace),
-                verdicts(&check_all(&s, &trace)),
+                verdicts(&check_all(&s, &trace), &hits(&s, &trace)),
                 trace.hash()
             );
             insta::assert_snapshot!("scenario", text);

@@ -1,0 +1,459 @@
+//! Coverage: which rare situations a run actually reached.
+//!
+//! A checker whose trigger never happens passes on every run and proves nothing. Each
+//! situation an invariant is about has a named *probe*; this module owns the catalogue of
+//! probes and counts, per run, how often each was hit. Three sources feed it:
+//!
+//! - the system's own code probes ([`rbee::probe::Probe`]), recorded at the line where the
+//!   situation happens and carried in the trace as hub records;
+//! - situations that are patterns over records the trace already has (a drop for a job whose
+//!   channel was removed vs. expired vs. never created, two jobs' events in one millisecond,
+//!   two jobs running at once on one hive), named here;
+//! - the simulator's perturbation points ([`rbee::perturb::Point`]), one probe each.
+//!
+//! Each checker declares its triggers ([`crate::check::CHECKERS`]); reports say how often a
+//! checker was exercised, and `explore --require-coverage` fails while any probe is unhit.
+
+use crate::scenario::{Expect, Mode, Scenario};
+use crate::trace::{Trace, What};
+use rbee::event::StreamEvent;
+use rbee::ids::JobId;
+use rbee::observer::{HubRecord, JobState};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How often each probe was hit in one run (or a sum of runs), by name.
+pub type Hits = BTreeMap<&'static str, u64>;
+
+/// Every probe, with what it means, in report order.
+pub const PROBES: [(&str, &str); 47] = [
+    // Sends for a job without a channel (SPEC §4.3), by why there is none and where.
+    (
+        "no_channel_removed@queen",
+        "a line for a job whose channel was removed, on the queen",
+    ),
+    (
+        "no_channel_removed@hive",
+        "a line for a job whose channel was removed, on a hive",
+    ),
+    (
+        "no_channel_expired@queen",
+        "a line for a job that expired, on the queen",
+    ),
+    (
+        "no_channel_expired@hive",
+        "a line for a job that expired, on a hive",
+    ),
+    (
+        "no_channel_never_created@queen",
+        "a line for a job id the queen never created",
+    ),
+    (
+        "no_channel_never_created@hive",
+        "a line for a job id a hive never created",
+    ),
+    (
+        "worker_outlived_job",
+        "a worker narrated after its spawning job ended",
+    ),
+    (
+        "relay_after_end",
+        "the relay read a hive event after its queen job ended",
+    ),
+    // Full buffers.
+    (
+        "drop_full",
+        "a line dropped on the synchronous path because the buffer was full",
+    ),
+    (
+        "lagged_notice",
+        "a stream told its reader how many events were dropped",
+    ),
+    ("backpressure_wait", "an emitter waited for buffer space"),
+    // Take.
+    (
+        "take_early",
+        "a stream taken within 20 ms of its job's creation",
+    ),
+    (
+        "take_late",
+        "a stream taken 1 s or more after creation, its lines buffered meanwhile",
+    ),
+    (
+        "stream_404",
+        "a stream request for an unknown or finished job (404)",
+    ),
+    (
+        "stream_409",
+        "a second stream request for a taken job (409)",
+    ),
+    (
+        "execute_refused",
+        "a taken job that had already ended was not executed",
+    ),
+    // Concurrency.
+    (
+        "interleaved_jobs",
+        "events of two or more jobs delivered on the queen in one ms",
+    ),
+    (
+        "concurrent_hive_jobs",
+        "two or more jobs running at once on one hive",
+    ),
+    // Cancel.
+    ("cancel_queued", "a queued job cancelled"),
+    (
+        "cancel_after_completion",
+        "a cancel that arrived after the job completed (409)",
+    ),
+    (
+        "completion_after_cancel",
+        "a completion that arrived after the job was cancelled",
+    ),
+    (
+        "cancel_forwarded",
+        "a queen job's cancel sent on to its hive job",
+    ),
+    // Ends without a marker.
+    ("client_disconnect", "a client dropped its stream mid-job"),
+    ("ttl_expired", "a never-streamed job expired"),
+    // Relay.
+    ("relay_connect_retry", "the relay retried a refused connect"),
+    ("relay_silence", "the relay's silence limit fired"),
+    (
+        "relay_link_lost",
+        "the relay lost its hive stream before the marker",
+    ),
+    (
+        "hive_crash_mid_stream",
+        "a hive crashed while a job forwarded to it was running",
+    ),
+    // Sub-tasks.
+    (
+        "subtask_line_delivered",
+        "a sub-task's narration reached its job's stream",
+    ),
+    (
+        "subtask_aborted",
+        "a sub-task was aborted when its job ended",
+    ),
+    // Order made visible, state re-created.
+    (
+        "list_workers_2plus",
+        "a worker listing with two or more workers",
+    ),
+    (
+        "list_models_2plus",
+        "a model listing with two or more models",
+    ),
+    ("job_after_restart", "a restarted process created a job"),
+    // Outcomes the checkers judge.
+    ("job_executed", "a job's payload was executed"),
+    ("job_failed", "a job ended in a handler error"),
+    (
+        "expect_declared",
+        "a job with a declared expected outcome ended",
+    ),
+    ("keeper_lost", "a keeper lost its connection"),
+    (
+        "error_naming_hive",
+        "a keeper saw an error marker naming a hive",
+    ),
+    // Perturbation points.
+    ("perturb_take_start", "perturbed between take and start"),
+    (
+        "perturb_finish_close",
+        "perturbed between the final state and closing the channel",
+    ),
+    ("perturb_relay", "perturbed between relayed events"),
+    ("perturb_emit", "perturbed before a handler's emit"),
+    ("perturb_cancel", "perturbed before a cancel"),
+    ("perturb_abort_lag", "an ended job's aborts lagged"),
+    ("perturb_straggler", "a late line for an ended job"),
+    ("perturb_stray", "a line for a job id never created"),
+    ("perturb_any", "any perturbation point fired"),
+];
+
+/// The catalogue's entry for `name` (the `&'static str` every count is keyed by).
+fn key(name: &str) -> &'static str {
+    PROBES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, _)| *n)
+        .unwrap_or_else(|| panic!("probe '{name}' is not in the catalogue"))
+}
+
+/// A zero for every probe, so a report lists the unhit ones too.
+pub fn zero() -> Hits {
+    PROBES.iter().map(|(n, _)| (*n, 0)).collect()
+}
+
+/// Adds `other` into `total`.
+pub fn add(total: &mut Hits, other: &Hits) {
+    for (name, n) in other {
+        *total.entry(name).or_default() += n;
+    }
+}
+
+/// The probes `hits` never reached, in catalogue order.
+pub fn unhit(hits: &Hits) -> Vec<&'static str> {
+    PROBES
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| hits.get(n).copied().unwrap_or(0) == 0)
+        .collect()
+}
+
+/// Per-host life of records: crash and restart start a new life (a fresh process).
+#[derive(Default)]
+struct Lives<'a>(BTreeMap<&'a str, u32>);
+
+impl<'a> Lives<'a> {
+    fn of(&self, host: &str) -> u32 {
+        self.0.get(host).copied().unwrap_or(0)
+    }
+}
+
+/// Counts every probe in one run.
+pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
+    let mut out = zero();
+    let mut hit = |name: &str| *out.entry(key(name)).or_default() += 1;
+
+    // Which hive each queen job is about (integrated mode runs hive jobs on the queen).
+    let mut hive_of: BTreeMap<&JobId, &str> = BTreeMap::new();
+    for e in &trace.entries {
+        if let What::Submit { index, job } = &e.what {
+            if let Some(h) = scenario
+                .jobs
+                .get(*index)
+                .and_then(|j| j.operation.hive_id())
+            {
+                hive_of.insert(job, h);
+            }
+        }
+    }
+
+    let mut lives = Lives::default();
+    let mut restarted: BTreeSet<&str> = BTreeSet::new();
+    let mut created: BTreeMap<(&str, u32, &JobId), u64> = BTreeMap::new();
+    let mut expired: BTreeSet<(&str, u32, &JobId)> = BTreeSet::new();
+    let mut running: BTreeMap<(&str, u32), BTreeSet<&JobId>> = BTreeMap::new();
+    let mut per_ms: BTreeMap<u64, BTreeSet<&JobId>> = BTreeMap::new();
+    // Queen jobs forwarded to each hive and not yet ended.
+    let mut in_flight: BTreeMap<&str, BTreeSet<&JobId>> = BTreeMap::new();
+    let mut forwarded_to: BTreeMap<&JobId, &str> = BTreeMap::new();
+
+    for e in &trace.entries {
+        let host = e.host.as_str();
+        match &e.what {
+            What::Fault { fault, hosts } => {
+                for h in hosts {
+                    if fault == "crash" || fault == "restart" {
+                        *lives.0.entry(h.as_str()).or_default() += 1;
+                    }
+                    if fault == "restart" {
+                        restarted.insert(h.as_str());
+                    }
+                    if fault == "crash" && in_flight.get(h.as_str()).is_some_and(|s| !s.is_empty())
+                    {
+                        hit("hive_crash_mid_stream");
+                    }
+                }
+            }
+            What::Perturb { point } => {
+                hit(&format!("perturb_{point}"));
+                hit("perturb_any");
+            }
+            What::Received { event, .. } => match event {
+                StreamEvent::Lagged(_) => hit("lagged_notice"),
+                StreamEvent::Data(d) => {
+                    let listed = |field: &str| d.payload[field].as_array().map_or(0, Vec::len);
+                    if d.action == "worker_list" && listed("workers") >= 2 {
+                        hit("list_workers_2plus");
+                    }
+                    if d.action == "model_list" && listed("models") >= 2 {
+                        hit("list_models_2plus");
+                    }
+                }
+                StreamEvent::Terminal(rbee::event::Terminal::Error(m)) if m.contains("hive '") => {
+                    hit("error_naming_hive")
+                }
+                _ => {}
+            },
+            What::Outcome { outcome, index, .. } => {
+                if outcome == "lost" {
+                    hit("keeper_lost");
+                }
+                if scenario
+                    .jobs
+                    .get(*index)
+                    .is_some_and(|j| j.expect != Expect::Any)
+                {
+                    hit("expect_declared");
+                }
+            }
+            What::Hub { record } => {
+                let life = lives.of(host);
+                match record {
+                    HubRecord::Probe { probe, .. } => hit(probe.name()),
+                    HubRecord::Create { job, .. } => {
+                        created.insert((host, life, job), e.t);
+                        if restarted.contains(host) {
+                            hit("job_after_restart");
+                        }
+                    }
+                    HubRecord::Take { job } => {
+                        if let Some(at) = created.get(&(host, life, job)) {
+                            match e.t - at {
+                                d if d < 20 => hit("take_early"),
+                                d if d >= 1000 => hit("take_late"),
+                                _ => {}
+                            }
+                        }
+                    }
+                    HubRecord::Execute { .. } => hit("job_executed"),
+                    HubRecord::DropFull { .. } => hit("drop_full"),
+                    HubRecord::DropNoChannel { job, .. } => {
+                        let why = if !created.contains_key(&(host, life, job)) {
+                            "never_created"
+                        } else if expired.contains(&(host, life, job)) {
+                            "expired"
+                        } else {
+                            "removed"
+                        };
+                        let role = if host == "queen" { "queen" } else { "hive" };
+                        hit(&format!("no_channel_{why}@{role}"));
+                    }
+                    HubRecord::Deliver { job, action, .. } if host == "queen" => {
+                        if action == "relay_lagged" {
+                            hit("lagged_notice");
+                        }
+                        let jobs = per_ms.entry(e.t).or_default();
+                        if jobs.insert(job) && jobs.len() == 2 {
+                            hit("interleaved_jobs");
+                        }
+                    }
+                    HubRecord::StreamRefused { status, .. } => match status {
+                        404 => hit("stream_404"),
+                        409 => hit("stream_409"),
+                        _ => {}
+                    },
+                    HubRecord::Forward { job, hive, .. } => {
+                        in_flight.entry(hive.as_str()).or_default().insert(job);
+                        forwarded_to.insert(job, hive.as_str());
+                    }
+                    HubRecord::State { job, state } => {
+                        // The hive a running job occupies: the hive process itself, or in
+                        // integrated mode the hive a queen job is about.
+                        let hive = if host != "queen" {
+                            Some(host)
+                        } else if scenario.mode == Mode::Integrated {
+                            hive_of.get(job).copied()
+                        } else {
+                            None
+                        };
+                        match state {
+                            JobState::Running => {
+                                if let Some(h) = hive {
+                                    let set = running.entry((h, life)).or_default();
+                                    if set.insert(job) && set.len() == 2 {
+                                        hit("concurrent_hive_jobs");
+                                    }
+                                }
+                            }
+                            s if s.is_terminal() => {
+                                if let Some(h) = hive {
+                                    if let Some(set) = running.get_mut(&(h, life)) {
+                                        set.remove(job);
+                                    }
+                                }
+                                if host == "queen" {
+                                    if let Some(h) = forwarded_to.get(job) {
+                                        if let Some(set) = in_flight.get_mut(h) {
+                                            set.remove(job);
+                                        }
+                                    }
+                                }
+                                if *s == JobState::Expired {
+                                    expired.insert((host, life, job));
+                                }
+                                if matches!(s, JobState::Failed(_)) {
+                                    hit("job_failed");
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_names_every_system_probe_and_perturbation_point_once() {
+        let names: BTreeSet<&str> = PROBES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), PROBES.len(), "a probe is listed twice");
+        for p in rbee::probe::Probe::ALL {
+            assert!(names.contains(p.name()), "{} missing", p.name());
+        }
+        for p in rbee::perturb::Point::ALL {
+            let name = format!("perturb_{}", p.name());
+            assert!(names.contains(name.as_str()), "{name} missing");
+        }
+    }
+
+    #[test]
+    fn a_drop_is_classified_by_why_the_job_has_no_channel() {
+        use crate::check::testkit::{scenario_of, trace_of};
+        let (a, b, c) = (
+            JobId::from_bits(1),
+            JobId::from_bits(2),
+            JobId::from_bits(3),
+        );
+        let hub = |host: &str, record: HubRecord| (host.to_owned(), What::Hub { record });
+        let drop = |job: &JobId| HubRecord::DropNoChannel {
+            job: job.clone(),
+            action: "late".into(),
+        };
+        let trace = trace_of(vec![
+            hub(
+                "queen",
+                HubRecord::Create {
+                    job: a.clone(),
+                    operation: "status".into(),
+                },
+            ),
+            hub("queen", HubRecord::Remove { job: a.clone() }),
+            hub("queen", drop(&a)),
+            hub(
+                "hive-a",
+                HubRecord::Create {
+                    job: b.clone(),
+                    operation: "model_list".into(),
+                },
+            ),
+            hub(
+                "hive-a",
+                HubRecord::State {
+                    job: b.clone(),
+                    state: JobState::Expired,
+                },
+            ),
+            hub("hive-a", drop(&b)),
+            hub("hive-a", drop(&c)),
+        ]);
+        let h = hits(&scenario_of("hive-a"), &trace);
+        assert_eq!(h["no_channel_removed@queen"], 1);
+        assert_eq!(h["no_channel_expired@hive"], 1);
+        assert_eq!(h["no_channel_never_created@hive"], 1);
+        assert_eq!(h["no_channel_removed@hive"], 0);
+        assert!(unhit(&h).contains(&"drop_full"));
+    }
+}

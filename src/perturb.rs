@@ -1,0 +1,200 @@
+//! In-process perturbation (FoundationDB calls it BUGGIFY): chosen points in the system's
+//! own code where a simulator may insert a yield or a short wait, or a harmless stray
+//! narration line, to reach interleavings inside one process that network faults cannot.
+//!
+//! It is injected like the clock: a [`Perturb`] handle in the node's configuration, off by
+//! default and a no-op on real sockets (no draw, no allocation, no wait). The simulator
+//! plugs in a [`Perturber`] that decides from the run's seeded RNG, in simulation order, so
+//! the same seed perturbs the same way and gives the same trace.
+//!
+//! Every point is a place where a real multi-threaded process may legally be slow: another
+//! worker thread is running the task, the scheduler picked another task first, a task that
+//! holds a job id emits late. None of them changes what the system promises; each widens a
+//! window in which two of its steps can meet.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A place in the system's code where a run may be perturbed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Point {
+    /// Between a stream taking a job's receiver and the job starting: a cancel or an expiry
+    /// may land in between.
+    TakeStart,
+    /// Between recording a job's final state and closing its channel.
+    FinishClose,
+    /// Between two events the queen's relay forwards.
+    Relay,
+    /// Before each emit of a job handler (between its lines).
+    Emit,
+    /// Before a `DELETE` takes effect.
+    Cancel,
+    /// Aborting the tasks of a job that just ended lags: they may run on for a moment, as a
+    /// task being polled on another worker thread does.
+    AbortLag,
+    /// Right after a job's channel is gone, one more line arrives for it (a task that held
+    /// the job's id emits late).
+    Straggler,
+    /// A line arrives for a job id this process never created (a misaddressed explicit id).
+    Stray,
+}
+
+impl Point {
+    /// Every point, in declaration order.
+    pub const ALL: [Point; 8] = [
+        Self::TakeStart,
+        Self::FinishClose,
+        Self::Relay,
+        Self::Emit,
+        Self::Cancel,
+        Self::AbortLag,
+        Self::Straggler,
+        Self::Stray,
+    ];
+
+    /// Stable snake_case name, as traces and reports show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TakeStart => "take_start",
+            Self::FinishClose => "finish_close",
+            Self::Relay => "relay",
+            Self::Emit => "emit",
+            Self::Cancel => "cancel",
+            Self::AbortLag => "abort_lag",
+            Self::Straggler => "straggler",
+            Self::Stray => "stray",
+        }
+    }
+}
+
+/// Decides, at each point, whether and how to perturb. Implementations must be quick and
+/// deterministic for a given sequence of calls (the simulator's draws from its seeded RNG).
+pub trait Perturber: Send + Sync + 'static {
+    /// `None` leaves the code alone; `Some(d)` perturbs: waits `d` (zero: yields once) at a
+    /// waiting point, or fires the stray / straggler line at an emitting point.
+    fn at(&self, point: Point) -> Option<Duration>;
+
+    /// Random bits for a stray job id ([`Point::Stray`]).
+    fn bits(&self) -> u128;
+}
+
+/// A process's perturbation handle: off (the default, and always on real sockets), or a
+/// simulator's [`Perturber`]. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Perturb(Option<Arc<dyn Perturber>>);
+
+impl fmt::Debug for Perturb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Perturb(on)"
+        } else {
+            "Perturb(off)"
+        })
+    }
+}
+
+impl Perturb {
+    /// No perturbation.
+    pub fn off() -> Self {
+        Self(None)
+    }
+
+    /// Perturbation decided by `perturber`.
+    pub fn with(perturber: Arc<dyn Perturber>) -> Self {
+        Self(Some(perturber))
+    }
+
+    /// Whether a perturber is installed.
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The decision at `point` (always `None` when off).
+    pub fn at(&self, point: Point) -> Option<Duration> {
+        self.0.as_ref().and_then(|p| p.at(point))
+    }
+
+    /// Random bits for a stray job id, if on.
+    pub fn bits(&self) -> Option<u128> {
+        self.0.as_ref().map(|p| p.bits())
+    }
+
+    /// A waiting point: returns at once when off or when the perturber leaves it alone;
+    /// otherwise yields once (zero) or sleeps on the process clock.
+    pub async fn pause(&self, point: Point) {
+        match self.at(point) {
+            None => {}
+            Some(d) if d.is_zero() => tokio::task::yield_now().await,
+            Some(d) => tokio::time::sleep(d).await,
+        }
+    }
+
+    /// Runs `f` now, or — when the perturber chooses to at `point` — from a task that first
+    /// pauses as [`Perturb::pause`] does. Used to let a job's aborts lag behind its end.
+    pub fn defer(&self, point: Point, f: impl FnOnce() + Send + 'static) {
+        match self.at(point) {
+            None => f(),
+            Some(d) => {
+                tokio::spawn(async move {
+                    if d.is_zero() {
+                        tokio::task::yield_now().await;
+                    } else {
+                        tokio::time::sleep(d).await;
+                    }
+                    f();
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Perturbs every point with a 3 ms wait and counts the calls.
+    struct Always(AtomicUsize);
+
+    impl Perturber for Always {
+        fn at(&self, _: Point) -> Option<Duration> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Some(Duration::from_millis(3))
+        }
+        fn bits(&self) -> u128 {
+            7
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn off_never_waits_and_on_waits_on_the_process_clock() {
+        let start = tokio::time::Instant::now();
+        Perturb::off().pause(Point::Emit).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(Perturb::off().bits(), None);
+        let always = Arc::new(Always(AtomicUsize::new(0)));
+        let on = Perturb::with(always.clone());
+        on.pause(Point::Emit).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(3));
+        assert_eq!(on.bits(), Some(7));
+        assert_eq!(always.0.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn defer_runs_at_once_when_off_and_later_when_perturbed() {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        Perturb::off().defer(Point::AbortLag, move || {
+            r.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 1);
+        let r = ran.clone();
+        Perturb::with(Arc::new(Always(AtomicUsize::new(0)))).defer(Point::AbortLag, move || {
+            r.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 1, "deferred, not run yet");
+        tokio::time::sleep(Duration::from_millis(4)).await;
+        assert_eq!(ran.load(Ordering::Relaxed), 2);
+    }
+}
