@@ -7,13 +7,17 @@
 //! | [`net`] | turmoil adapters for the system's listener and dialer |
 //! | [`trace`] | the recorded trace, the recorder, the trace hash |
 //! | [`world`] | building and driving one simulated run |
+//! | [`keeper`] | what a scenario's keeper does, for simulated and real runs alike |
+//! | [`real`] | `rbee-sim real`: the same scenario against real `rbee` processes |
 //! | [`check`] | one checker per SPEC §9 invariant |
 //! | [`report`] | transcripts and verdict tables for people |
 
 pub mod check;
 pub mod explore;
 pub mod generate;
+pub mod keeper;
 pub mod net;
+pub mod real;
 pub mod report;
 pub mod scenario;
 pub mod timeline;

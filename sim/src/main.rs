@@ -34,6 +34,18 @@ enum Command {
         #[arg(long, value_name = "OUT.svg")]
         timeline: Option<PathBuf>,
     },
+    /// Run a scenario against real `rbee` processes; check what the keepers saw and compare
+    /// every job with the simulated run of the same file.
+    Real {
+        /// The scenario (`scenarios/*.toml`).
+        file: PathBuf,
+        /// Seed of the simulated side (default: the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run only the keepers, against this already running queen (staging).
+        #[arg(long, value_name = "URL")]
+        queen: Option<String>,
+    },
     /// Generate and run a random scenario per seed; shrink and save every failure.
     Explore {
         /// Number of seeds.
@@ -80,6 +92,7 @@ fn main() -> ExitCode {
             check_determinism,
             timeline,
         } => replay(&file, seed, check_determinism, timeline.as_deref()),
+        Command::Real { file, seed, queen } => real(&file, seed, queen.as_deref()),
         Command::Explore {
             seeds,
             from,
@@ -106,6 +119,26 @@ fn main() -> ExitCode {
                 shrink_budget: 200,
             };
             explore_cmd(&cfg)
+        }
+    }
+}
+
+fn real(file: &std::path::Path, seed: Option<u64>, queen: Option<&str>) -> ExitCode {
+    use rbee_sim::real::{command, process::find_rbee, QueenSource, CANNOT_RUN};
+    let source = match queen {
+        Some(url) => rbee::dial::Endpoint::parse(url)
+            .map(QueenSource::Staging)
+            .map_err(|e| format!("--queen: {e}")),
+        None => std::env::current_exe()
+            .map_err(|e| format!("cannot locate rbee-sim itself: {e}"))
+            .and_then(|me| find_rbee(&me))
+            .map(QueenSource::Spawn),
+    };
+    match source {
+        Ok(source) => ExitCode::from(command(file, seed, &source)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(CANNOT_RUN)
         }
     }
 }
