@@ -119,3 +119,14 @@ async fn ttl_ms_sets_when_a_never_streamed_job_expires() {
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("--ttl-ms"), "{err}");
 }
+
+/// Proves `--models ''` starts a hive with an empty catalogue (`rbee-sim real` passes a
+/// scenario's `models = []` that way), where the default is `tinyllama`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_models_argument_means_no_models() {
+    let (_hive, hive) = serve_process(&["hive", "--name", "h", "--models", ""]).await;
+    let (code, out, _) = rbee(&["model", "ls", "--hive", "h", "--queen", &hive.to_string()]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("model_list_empty"), "{out}");
+    assert!(out.contains(r#"{"models":[]}"#), "{out}");
+}

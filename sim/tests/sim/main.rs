@@ -6,5 +6,6 @@ mod explore;
 mod faults;
 mod harness;
 mod properties;
+mod real;
 mod scenarios;
 mod snapshots;
