@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 /// One recorded happening.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
-    /// Simulated time since the start of the run, in ms.
+    /// Time since the start of the run, in ms: simulated, or real in `rbee-sim real`
+    /// (see [`TimeSource`]).
     pub t: u64,
     /// The host it happened on (`queen`, a hive, a keeper, or `sim` for faults).
     pub host: String,

@@ -69,7 +69,6 @@ impl Cluster {
         };
         for keeper in &scenario.keepers {
             let proxy = Proxy::start(queen)
-                .await
                 .map_err(|e| format!("cannot start the proxy of keeper '{keeper}': {e}"))?;
             cluster.keeper_links.insert(keeper.clone(), proxy);
         }
@@ -98,7 +97,6 @@ impl Cluster {
                     };
                     let process = Process::start(spec, "127.0.0.1:0", &self.reports).await?;
                     let proxy = Proxy::start(process.addr())
-                        .await
                         .map_err(|e| format!("cannot start the proxy of hive '{hive}': {e}"))?;
                     queen_args.extend(["--hive".into(), format!("{hive}=http://{}", proxy.addr())]);
                     self.hive_links.insert(hive.clone(), proxy);
@@ -143,26 +141,28 @@ impl Cluster {
             }
             kind => {
                 if let Some(link) = self.link(&h[0], &h[1]) {
-                    match kind {
+                    let applied = match kind {
                         FaultKind::Partition => link.partition(),
                         FaultKind::Repair => link.repair(),
                         FaultKind::Hold => link.hold(),
                         _ => link.release(),
-                    }
+                    };
+                    applied.map_err(|e| format!("cannot listen again on a healed link: {e}"))?;
                 }
             }
         }
         Ok(())
     }
 
-    fn link(&self, a: &str, b: &str) -> Option<&Proxy> {
+    fn link(&mut self, a: &str, b: &str) -> Option<&mut Proxy> {
         let other = match (a, b) {
             ("queen", other) | (other, "queen") => other,
             _ => return None,
         };
-        self.hive_links
-            .get(other)
-            .or_else(|| self.keeper_links.get(other))
+        match self.hive_links.get_mut(other) {
+            Some(proxy) => Some(proxy),
+            None => self.keeper_links.get_mut(other),
+        }
     }
 
     /// The proxies in front of `host`: its clients reach it only through them.
@@ -180,7 +180,8 @@ impl Cluster {
             return;
         };
         for proxy in self.fronts(host) {
-            proxy.down();
+            // Closing a listener cannot fail.
+            let _ = proxy.down();
         }
         if let Some(Host::Running(process)) = self.hosts.remove(host) {
             let (spec, addr) = process.kill().await;
@@ -199,7 +200,6 @@ impl Cluster {
         for proxy in self.fronts(host) {
             proxy
                 .up()
-                .await
                 .map_err(|e| format!("cannot listen again in front of '{host}': {e}"))?;
         }
         Ok(())

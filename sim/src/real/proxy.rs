@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -73,20 +73,22 @@ pub struct Proxy {
     link: watch::Sender<Log>,
     tasks: Arc<Mutex<JoinSet<()>>>,
     accept: Option<AbortHandle>,
+    /// The process behind the proxy is down (crashed).
+    down: bool,
 }
 
 impl Proxy {
     /// Starts a proxy on an ephemeral loopback port in front of `upstream`.
-    pub async fn start(upstream: SocketAddr) -> io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    pub fn start(upstream: SocketAddr) -> io::Result<Self> {
         let mut proxy = Self {
-            addr: listener.local_addr()?,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             upstream,
             link: watch::Sender::new(Log::new()),
             tasks: Arc::default(),
             accept: None,
+            down: false,
         };
-        proxy.listen(listener);
+        proxy.listen()?;
         Ok(proxy)
     }
 
@@ -100,44 +102,69 @@ impl Proxy {
         current(&self.link.borrow())
     }
 
-    /// Drops traffic from now on, and whatever a hold kept.
-    pub fn partition(&self) {
-        self.link.send_modify(|log| log.push(LinkEvent::Partition));
+    /// Drops traffic from now on, and whatever a hold kept; refuses new connections (a
+    /// dropped SYN makes turmoil's connect fail at once, and clients retry refused
+    /// connects).
+    pub fn partition(&mut self) -> io::Result<()> {
+        self.apply(LinkEvent::Partition)
     }
 
-    /// Lets new traffic flow again (held bytes stay held until a release).
-    pub fn repair(&self) {
-        self.link.send_modify(|log| log.push(LinkEvent::Repair));
+    /// Lets new traffic and connections through again (held bytes stay held until a
+    /// release).
+    pub fn repair(&mut self) -> io::Result<()> {
+        self.apply(LinkEvent::Repair)
     }
 
     /// Keeps traffic from now on.
-    pub fn hold(&self) {
-        self.link.send_modify(|log| log.push(LinkEvent::Hold));
+    pub fn hold(&mut self) -> io::Result<()> {
+        self.apply(LinkEvent::Hold)
     }
 
     /// Delivers held traffic and lets traffic flow.
-    pub fn release(&self) {
-        self.link.send_modify(|log| log.push(LinkEvent::Release));
+    pub fn release(&mut self) -> io::Result<()> {
+        self.apply(LinkEvent::Release)
     }
 
-    /// The process behind the proxy is gone: stop listening, so connects are refused.
-    /// Connections already open stay open until the process's side of them closes.
-    pub fn down(&mut self) {
-        if let Some(accept) = self.accept.take() {
-            accept.abort();
+    fn apply(&mut self, event: LinkEvent) -> io::Result<()> {
+        self.link.send_modify(|log| log.push(event));
+        self.listen()
+    }
+
+    /// The process behind the proxy is gone: stop listening, so connects are refused, as
+    /// they are by a machine whose process died. Connections already open stay open until
+    /// the process's side of them closes.
+    pub fn down(&mut self) -> io::Result<()> {
+        self.down = true;
+        self.listen()
+    }
+
+    /// The process is back: listen again on the same address (unless partitioned).
+    pub fn up(&mut self) -> io::Result<()> {
+        self.down = false;
+        self.listen()
+    }
+
+    /// Listens exactly when the process is up and the link is not partitioned.
+    fn listen(&mut self) -> io::Result<()> {
+        let wanted = !self.down && self.state() != LinkState::Partitioned;
+        if !wanted {
+            if let Some(accept) = self.accept.take() {
+                accept.abort();
+            }
+            return Ok(());
         }
-    }
-
-    /// The process is back: listen again on the same address.
-    pub async fn up(&mut self) -> io::Result<()> {
-        if self.accept.is_none() {
-            let listener = TcpListener::bind(self.addr).await?;
-            self.listen(listener);
+        if self.accept.is_some() {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    fn listen(&mut self, listener: TcpListener) {
+        // The listener a moment ago closed is dropped by its aborted task asynchronously:
+        // SO_REUSEPORT lets the new one bind the address meanwhile (a repair right after
+        // a partition, a restart right after a crash).
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(self.addr)?;
+        let listener = socket.listen(1024)?;
+        self.addr = listener.local_addr()?;
         let (upstream, link, tasks) = (self.upstream, self.link.clone(), self.tasks.clone());
         let accept = async move {
             while let Ok((inbound, _)) = listener.accept().await {
@@ -152,6 +179,7 @@ impl Proxy {
             }
         };
         self.accept = Some(lock(&self.tasks).spawn(accept));
+        Ok(())
     }
 }
 
@@ -261,6 +289,7 @@ async fn deliver(to: &mut OwnedWriteHalf, segment: Segment) -> bool {
 mod tests {
     use super::*;
     use std::time::Duration;
+    use tokio::net::TcpListener;
 
     /// An upstream that echoes every byte back.
     async fn echo() -> SocketAddr {
@@ -290,21 +319,24 @@ mod tests {
     const SHORT: Duration = Duration::from_millis(150);
     const LONG: Duration = Duration::from_secs(5);
 
-    /// Proves a partition silences a connection that sends during it, for good (as turmoil's
-    /// TCP, which never resends), while a connection idle during the partition, and a new
-    /// one, work again after the repair.
+    /// Proves a partition refuses new connections and silences a connection that sends
+    /// during it, for good (as turmoil's TCP, which never resends), while a connection idle
+    /// during the partition, and a new one, work again after the repair.
     #[tokio::test]
     async fn a_partition_silences_what_it_touched_and_repair_heals_the_rest() {
-        let proxy = Proxy::start(echo().await).await.expect("proxy");
+        let mut proxy = Proxy::start(echo().await).expect("proxy");
         let mut touched = TcpStream::connect(proxy.addr()).await.expect("connect");
         let mut idle = TcpStream::connect(proxy.addr()).await.expect("connect");
         assert_eq!(
             round_trip(&mut touched, b"hi", LONG).await.as_deref(),
             Some(&b"hi"[..])
         );
-        proxy.partition();
+        proxy.partition().expect("partition");
+        tokio::task::yield_now().await;
+        let refused = TcpStream::connect(proxy.addr()).await.expect_err("refused");
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
         assert_eq!(round_trip(&mut touched, b"lost", SHORT).await, None);
-        proxy.repair();
+        proxy.repair().expect("repair");
         assert_eq!(round_trip(&mut touched, b"more", SHORT).await, None);
         assert_eq!(
             round_trip(&mut idle, b"ok", LONG).await.as_deref(),
@@ -321,13 +353,13 @@ mod tests {
     /// held link delivers nothing, and a partition discards what was held.
     #[tokio::test]
     async fn a_hold_keeps_bytes_until_the_release() {
-        let proxy = Proxy::start(echo().await).await.expect("proxy");
+        let mut proxy = Proxy::start(echo().await).expect("proxy");
         let mut s = TcpStream::connect(proxy.addr()).await.expect("connect");
-        proxy.hold();
+        proxy.hold().expect("hold");
         assert_eq!(round_trip(&mut s, b"ab", SHORT).await, None);
-        proxy.repair();
+        proxy.repair().expect("repair");
         assert_eq!(round_trip(&mut s, b"cd", SHORT).await, None);
-        proxy.release();
+        proxy.release().expect("release");
         let mut buf = [0u8; 4];
         tokio::time::timeout(LONG, s.read_exact(&mut buf))
             .await
@@ -335,10 +367,10 @@ mod tests {
             .expect("read");
         assert_eq!(&buf, b"abcd", "echoed in order");
         let mut dropped = TcpStream::connect(proxy.addr()).await.expect("connect");
-        proxy.hold();
+        proxy.hold().expect("hold");
         assert_eq!(round_trip(&mut dropped, b"x", SHORT).await, None);
-        proxy.partition();
-        proxy.release();
+        proxy.partition().expect("partition");
+        proxy.release().expect("release");
         assert_eq!(round_trip(&mut dropped, b"y", SHORT).await, None);
     }
 
@@ -346,13 +378,17 @@ mod tests {
     /// address once up.
     #[tokio::test]
     async fn down_refuses_connects_and_up_listens_on_the_same_address() {
-        let mut proxy = Proxy::start(echo().await).await.expect("proxy");
+        let mut proxy = Proxy::start(echo().await).expect("proxy");
         let addr = proxy.addr();
-        proxy.down();
+        proxy.down().expect("down");
+        proxy
+            .up()
+            .expect("up again at once, before the old listener is dropped");
+        proxy.down().expect("down");
         tokio::task::yield_now().await;
         let refused = TcpStream::connect(addr).await.expect_err("nothing listens");
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
-        proxy.up().await.expect("listens again");
+        proxy.up().expect("listens again");
         let mut s = TcpStream::connect(addr).await.expect("connect");
         assert_eq!(
             round_trip(&mut s, b"back", LONG).await.as_deref(),

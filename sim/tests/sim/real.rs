@@ -144,6 +144,47 @@ between = ["queen", "hive-a"]
     );
 }
 
+/// Proves a partition done by the proxy refuses new connections as turmoil's does (its
+/// dropped SYN fails the connect at once): the queen's retries get through once the link
+/// is repaired, so a job forwarded during the partition is done — in both runs alike, and
+/// only after the repair.
+#[test]
+fn a_partition_through_the_proxy_refuses_connects_until_the_repair() {
+    let file = write_temp(
+        "partition.toml",
+        r#"
+name = "forwarding during a short partition"
+seed = 6
+hives = ["hive-a"]
+keepers = ["alice"]
+run_for_ms = 20000
+
+[[jobs]]
+keeper = "alice"
+at_ms = 100
+operation = "hive_check"
+hive_id = "hive-a"
+expect = "done"
+
+[[faults]]
+at_ms = 0
+kind = "partition"
+between = ["queen", "hive-a"]
+
+[[faults]]
+at_ms = 700
+kind = "repair"
+between = ["queen", "hive-a"]
+"#,
+    );
+    let outcome = assert_agrees(&file);
+    let done_at = outcome.real.end();
+    assert!(
+        (700..3000).contains(&done_at),
+        "done at {done_at} ms: not held up by the partition, or stalled"
+    );
+}
+
 const LIST_AND_INFER: &str = r#"
 name = "a listing and an inference"
 seed = 8
