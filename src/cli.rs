@@ -50,9 +50,11 @@ pub enum Command {
         /// The hive's name (operations address it as `hive_id`).
         #[arg(long)]
         name: String,
-        /// Initial model catalogue, comma-separated.
+        /// Initial model catalogue, comma-separated (`--models ''` for none).
         #[arg(long, value_delimiter = ',', default_value = "tinyllama")]
         models: Vec<String>,
+        #[command(flatten)]
+        jobs: JobLimits,
     },
     /// Run a queen.
     Queen {
@@ -65,9 +67,11 @@ pub enum Command {
         /// A hive run inside the queen process: integrated mode.
         #[arg(long = "local-hive", value_name = "NAME")]
         local_hives: Vec<String>,
-        /// Initial model catalogue of local hives, comma-separated.
+        /// Initial model catalogue of local hives, comma-separated (`--models ''` for none).
         #[arg(long, value_delimiter = ',', default_value = "tinyllama")]
         models: Vec<String>,
+        #[command(flatten)]
+        jobs: JobLimits,
     },
     /// Submit any operation as JSON and stream its narration.
     Job {
@@ -136,6 +140,24 @@ pub enum Command {
     },
 }
 
+/// Job settings of a queen or hive process.
+#[derive(Debug, Args)]
+pub struct JobLimits {
+    /// How long a job that nobody streams lives before it expires, in ms (SPEC §4: 60 s).
+    /// A scenario's `ttl_ms` reaches real processes through it (`rbee-sim real`).
+    #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ttl_ms: u64,
+}
+
+impl JobLimits {
+    fn config(&self, role: Role) -> NodeConfig {
+        NodeConfig {
+            ttl: std::time::Duration::from_millis(self.ttl_ms),
+            ..NodeConfig::new(role)
+        }
+    }
+}
+
 /// `rbee model ...`
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
@@ -187,17 +209,21 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Hive {
             listen,
             name,
-            models,
+            mut models,
+            jobs,
         } => {
+            models.retain(|m| !m.is_empty());
             let hive = Arc::new(Hive::new(name, models));
-            serve(&listen, NodeConfig::new(Role::Hive(hive))).await
+            serve(&listen, jobs.config(Role::Hive(hive))).await
         }
         Command::Queen {
             listen,
             hives,
             local_hives,
-            models,
+            mut models,
+            jobs,
         } => {
+            models.retain(|m| !m.is_empty());
             let mut targets = BTreeMap::new();
             for spec in hives {
                 let Some((name, url)) = spec.split_once('=') else {
@@ -216,7 +242,7 @@ pub async fn run(cli: Cli) -> i32 {
                 let hive = Arc::new(Hive::new(name.clone(), models.clone()));
                 targets.insert(name, HiveTarget::Local(hive));
             }
-            serve(&listen, NodeConfig::new(Role::Queen(targets))).await
+            serve(&listen, jobs.config(Role::Queen(targets))).await
         }
         Command::Job { operation, target } => match serde_json::from_str(&operation) {
             Ok(op) => keeper_job(&target, op).await,

@@ -115,6 +115,16 @@ impl Keeper {
         }
     }
 
+    /// How this keeper connects (for requests the library does not wrap).
+    pub fn dial(&self) -> &dyn Dial {
+        self.dial.as_ref()
+    }
+
+    /// The server this keeper talks to.
+    pub fn server(&self) -> &Endpoint {
+        &self.server
+    }
+
     /// Submits an operation (any JSON: the server validates it).
     pub async fn submit(&self, operation: &serde_json::Value) -> Result<Submitted, KeeperError> {
         let body = Bytes::from(operation.to_string());

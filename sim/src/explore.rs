@@ -6,11 +6,11 @@
 
 use crate::check::{check_all, exercised, CHECKERS};
 use crate::coverage::{self, Hits, PROBES};
-use crate::generate::{scenario_tree, shrink, GenConfig};
+use crate::generate::{scenario, GenConfig};
 use crate::scenario::Scenario;
+use crate::shrink::{shrink, Budget, Shrunk};
 use crate::trace::What;
 use crate::world::{run, RunOptions};
-use proptest::strategy::ValueTree;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -32,8 +32,8 @@ pub struct ExploreConfig {
     pub out: Option<PathBuf>,
     /// Worker threads (default: all cores).
     pub threads: usize,
-    /// Runs a failing scenario may spend on shrinking.
-    pub shrink_budget: usize,
+    /// What a failing scenario may spend on shrinking.
+    pub shrink_budget: Budget,
 }
 
 /// The result of one seed.
@@ -51,8 +51,8 @@ pub struct SeedResult {
     pub violations: BTreeMap<&'static str, usize>,
     /// How often each probe was hit.
     pub hits: Hits,
-    /// The (shrunk) failing scenario and where it was written.
-    pub failure: Option<(Scenario, Option<PathBuf>)>,
+    /// The shrunk failing scenario and where it was written.
+    pub failure: Option<(Shrunk, Option<PathBuf>)>,
 }
 
 /// Runs one generated scenario: (result without failure, violation count).
@@ -79,10 +79,6 @@ fn run_seed(scenario: &Scenario) -> SeedResult {
     }
 }
 
-fn fails(s: &Scenario) -> bool {
-    !run_seed(s).violations.is_empty()
-}
-
 /// Explores the configured seeds; `progress` is called after each seed.
 pub fn explore(cfg: &ExploreConfig, progress: &(dyn Fn() + Sync)) -> Vec<SeedResult> {
     let seeds: Vec<u64> = (cfg.from..cfg.from.saturating_add(cfg.seeds))
@@ -95,10 +91,18 @@ pub fn explore(cfg: &ExploreConfig, progress: &(dyn Fn() + Sync)) -> Vec<SeedRes
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else { break };
-                let mut tree = scenario_tree(seed, cfg.gen);
-                let mut result = run_seed(&tree.current());
+                let scenario = scenario(seed, cfg.gen);
+                let mut result = run_seed(&scenario);
                 if !result.violations.is_empty() {
-                    let small = shrink(&mut tree, fails, cfg.shrink_budget);
+                    // Still failing means failing one of the same invariants: the shrinker
+                    // must not wander off to another bug.
+                    let same_bug = |s: &Scenario| {
+                        run_seed(s)
+                            .violations
+                            .keys()
+                            .any(|k| result.violations.contains_key(k))
+                    };
+                    let small = shrink(&scenario, &mut { same_bug }, cfg.shrink_budget);
                     let path = cfg
                         .out
                         .as_ref()
@@ -118,7 +122,8 @@ pub fn explore(cfg: &ExploreConfig, progress: &(dyn Fn() + Sync)) -> Vec<SeedRes
     results
 }
 
-fn write_failure(dir: &std::path::Path, scenario: &Scenario, result: &SeedResult) -> PathBuf {
+fn write_failure(dir: &std::path::Path, shrunk: &Shrunk, result: &SeedResult) -> PathBuf {
+    let scenario = &shrunk.scenario;
     let path = dir.join(format!("seed-{}.toml", scenario.seed));
     let found: Vec<String> = result
         .violations
@@ -126,10 +131,10 @@ fn write_failure(dir: &std::path::Path, scenario: &Scenario, result: &SeedResult
         .map(|(k, n)| format!("{k} ({n})"))
         .collect();
     let text = format!(
-        "# Found by `rbee-sim explore` at seed {}; violated: {}.\n# Shrunk to {} job(s). Replay: rbee-sim replay {}\n{}",
+        "# Found by `rbee-sim explore` at seed {}; violated: {}.\n# Shrunk to {}. Replay: rbee-sim replay {}\n{}",
         scenario.seed,
         found.join(", "),
-        scenario.jobs.len(),
+        shrunk.describe(),
         path.display(),
         scenario.to_toml()
     );
@@ -210,17 +215,19 @@ pub fn summary(cfg: &ExploreConfig, results: &[SeedResult]) -> String {
         let _ = writeln!(out, "  {name:<32} {hits:>9}  {seeds:>6}  {first}");
     }
     for r in results {
-        if let Some((s, path)) = &r.failure {
+        if let Some((shrunk, path)) = &r.failure {
             let file = path
                 .as_ref()
                 .map_or("<not written: use --out DIR>".into(), |p| {
                     p.display().to_string()
                 });
+            let violated: Vec<&str> = r.violations.keys().copied().collect();
             let _ = writeln!(
                 out,
-                "seed {} failed ({} job(s) after shrinking): rbee-sim replay {file}",
+                "seed {} failed ({}; shrunk to {}): rbee-sim replay {file}",
                 r.seed,
-                s.jobs.len()
+                violated.join(", "),
+                shrunk.describe()
             );
         }
     }

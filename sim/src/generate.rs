@@ -1,5 +1,6 @@
-//! Random scenarios: one proptest strategy serves both the property tests (with shrinking)
-//! and `rbee-sim explore` (seed N → always the same scenario N).
+//! Random scenarios: one proptest strategy serves both the property tests and `rbee-sim
+//! explore` (seed N → always the same scenario N); failures of both are shrunk by
+//! [`crate::shrink`].
 //!
 //! It is a *swarm* generator: each case first draws which operations, keeper behaviours
 //! and fault kinds are enabled at all, then builds jobs and faults from those alone, so rare
@@ -567,28 +568,9 @@ pub fn scenario_tree(seed: u64, cfg: GenConfig) -> impl ValueTree<Value = Scenar
         .expect("scenario strategy never rejects")
 }
 
-/// Shrinks a failing scenario: simplifies while `fails` holds, at most `budget` runs.
-pub fn shrink(
-    tree: &mut impl ValueTree<Value = Scenario>,
-    mut fails: impl FnMut(&Scenario) -> bool,
-    budget: usize,
-) -> Scenario {
-    let mut best = tree.current();
-    if !tree.simplify() {
-        return best;
-    }
-    for _ in 0..budget {
-        let candidate = tree.current();
-        if fails(&candidate) {
-            best = candidate;
-            if !tree.simplify() {
-                break;
-            }
-        } else if !tree.complicate() {
-            break;
-        }
-    }
-    best
+/// Scenario number `seed`, as `explore` runs it.
+pub fn scenario(seed: u64, cfg: GenConfig) -> Scenario {
+    scenario_tree(seed, cfg).current()
 }
 
 #[cfg(test)]

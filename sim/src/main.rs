@@ -1,7 +1,6 @@
 //! `rbee-sim`: replay a scenario in the simulator (see `rbee_sim` for the library).
 
 use clap::{Parser, Subcommand};
-use proptest::strategy::ValueTree;
 use rbee_sim::check::{check_all, determinism};
 use rbee_sim::explore::{explore, summary, under_covered, ExploreConfig};
 use rbee_sim::generate::GenConfig;
@@ -49,6 +48,18 @@ enum Command {
         /// Schedule faults (as `explore --faults`).
         #[arg(long)]
         faults: bool,
+    },
+    /// Run a scenario against real `rbee` processes; check what the keepers saw and compare
+    /// every job with the simulated run of the same file.
+    Real {
+        /// The scenario (`scenarios/*.toml`).
+        file: PathBuf,
+        /// Seed of the simulated side (default: the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run only the keepers, against this already running queen (staging).
+        #[arg(long, value_name = "URL")]
+        queen: Option<String>,
     },
     /// Generate and run a random scenario per seed; shrink and save every failure.
     Explore {
@@ -100,12 +111,7 @@ fn main() -> ExitCode {
                 faults,
                 ..GenConfig::default()
             };
-            print!(
-                "{}",
-                rbee_sim::generate::scenario_tree(seed, gen)
-                    .current()
-                    .to_toml()
-            );
+            print!("{}", rbee_sim::generate::scenario(seed, gen).to_toml());
             ExitCode::SUCCESS
         }
         Command::Replay {
@@ -121,6 +127,7 @@ fn main() -> ExitCode {
             timeline.as_deref(),
             trace.as_deref(),
         ),
+        Command::Real { file, seed, queen } => real(&file, seed, queen.as_deref()),
         Command::Explore {
             seeds,
             from,
@@ -145,9 +152,29 @@ fn main() -> ExitCode {
                 gen,
                 out,
                 threads,
-                shrink_budget: 200,
+                shrink_budget: rbee_sim::shrink::Budget::default(),
             };
             explore_cmd(&cfg, require_coverage)
+        }
+    }
+}
+
+fn real(file: &std::path::Path, seed: Option<u64>, queen: Option<&str>) -> ExitCode {
+    use rbee_sim::real::{command, process::find_rbee, QueenSource, CANNOT_RUN};
+    let source = match queen {
+        Some(url) => rbee::dial::Endpoint::parse(url)
+            .map(QueenSource::Staging)
+            .map_err(|e| format!("--queen: {e}")),
+        None => std::env::current_exe()
+            .map_err(|e| format!("cannot locate rbee-sim itself: {e}"))
+            .and_then(|me| find_rbee(&me))
+            .map(QueenSource::Spawn),
+    };
+    match source {
+        Ok(source) => ExitCode::from(command(file, seed, &source)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(CANNOT_RUN)
         }
     }
 }

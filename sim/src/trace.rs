@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 /// One recorded happening.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
-    /// Simulated time since the start of the run, in ms.
+    /// Time since the start of the run, in ms: simulated, or real in `rbee-sim real`
+    /// (see [`TimeSource`]).
     pub t: u64,
     /// The host it happened on (`queen`, a hive, a keeper, or `sim` for faults).
     pub host: String,
@@ -147,17 +148,51 @@ impl Trace {
     }
 }
 
+/// Where a recorder reads the time of an entry: the same keeper code records into a
+/// simulated run and into a run against real processes, and only the clock differs.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum TimeSource {
+    /// turmoil's simulated time since the start of the simulation (0 outside one).
+    #[default]
+    Sim,
+    /// Real milliseconds since this instant (tokio's clock): `rbee-sim real`.
+    Since(tokio::time::Instant),
+}
+
+impl TimeSource {
+    /// Milliseconds since the start of the run.
+    pub fn now_ms(self) -> u64 {
+        match self {
+            Self::Sim => turmoil::sim_elapsed().map_or(0, |d| d.as_millis() as u64),
+            Self::Since(origin) => origin.elapsed().as_millis() as u64,
+        }
+    }
+}
+
 /// A shared, append-only trace that every host of a run writes into.
 #[derive(Clone, Debug, Default)]
 pub struct Recorder {
     entries: Arc<Mutex<Vec<Entry>>>,
+    clock: TimeSource,
 }
 
 impl Recorder {
-    /// Appends an entry stamped with the current simulated time.
+    /// An empty recorder that stamps entries from `clock` (the default is simulated time).
+    pub fn with_clock(clock: TimeSource) -> Self {
+        Self {
+            entries: Arc::default(),
+            clock,
+        }
+    }
+
+    /// The recorder's current time in ms since the start of the run.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Appends an entry stamped with the recorder's current time.
     pub fn push(&self, host: &str, what: What) {
-        let t = turmoil::sim_elapsed().map_or(0, |d| d.as_millis() as u64);
-        self.push_at(t, host, what);
+        self.push_at(self.now_ms(), host, what);
     }
 
     /// Appends an entry with an explicit time (outside any host).

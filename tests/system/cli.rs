@@ -55,3 +55,78 @@ async fn unreachable_queen_and_usage_errors_have_their_own_codes() {
     assert!(err.contains("not valid JSON"));
     assert_eq!(rbee(&["no-such-command"]).await.0, 64);
 }
+
+/// Starts `rbee ARGS --listen 127.0.0.1:0` and returns the process (killed on drop) and
+/// the address it printed on stderr.
+async fn serve_process(args: &[&str]) -> (tokio::process::Child, rbee::dial::Endpoint) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rbee"))
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rbee starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Some(line) = lines.next_line().await.expect("stderr is readable") {
+        if let Some(url) = line.strip_prefix("rbee listening on ") {
+            return (child, rbee::dial::Endpoint::parse(url).expect("a URL"));
+        }
+    }
+    panic!("rbee {args:?} exited without listening");
+}
+
+/// Proves `--ttl-ms` sets how long a never-streamed job lives in a hive and a queen
+/// process: with 200 ms the stream request 600 ms after submitting gets 404 (the job
+/// expired), with the default 60 s the same request streams the job to `done`; a TTL of 0
+/// is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_ms_sets_when_a_never_streamed_job_expires() {
+    use rbee::keeper::{Flow, Keeper, KeeperError, Outcome};
+    let op = serde_json::json!({"operation": "model_list", "hive_id": "h"});
+    let late_stream = |server: rbee::dial::Endpoint| {
+        let op = op.clone();
+        async move {
+            let keeper = Keeper::new(std::sync::Arc::new(rbee::dial::TcpDial), server);
+            let job = keeper.submit(&op).await.expect("submit");
+            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+            keeper.follow(&job, |_| Flow::Continue).await
+        }
+    };
+    let (_hive, hive) = serve_process(&["hive", "--name", "h", "--ttl-ms", "200"]).await;
+    match late_stream(hive.clone()).await {
+        Err(KeeperError::Rejected { status: 404, .. }) => {}
+        other => panic!("expected 404 from the hive, got {other:?}"),
+    }
+    let (_queen, queen) = serve_process(&["queen", "--local-hive", "h", "--ttl-ms", "200"]).await;
+    match late_stream(queen).await {
+        Err(KeeperError::Rejected { status: 404, .. }) => {}
+        other => panic!("expected 404 from the queen, got {other:?}"),
+    }
+    let (_patient, patient) = serve_process(&["hive", "--name", "h"]).await;
+    assert_eq!(late_stream(patient).await, Ok(Outcome::Done));
+    let (code, _, err) = rbee(&[
+        "hive",
+        "--name",
+        "h",
+        "--listen",
+        "127.0.0.1:0",
+        "--ttl-ms",
+        "0",
+    ])
+    .await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("--ttl-ms"), "{err}");
+}
+
+/// Proves `--models ''` starts a hive with an empty catalogue (`rbee-sim real` passes a
+/// scenario's `models = []` that way), where the default is `tinyllama`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_models_argument_means_no_models() {
+    let (_hive, hive) = serve_process(&["hive", "--name", "h", "--models", ""]).await;
+    let (code, out, _) = rbee(&["model", "ls", "--hive", "h", "--queen", &hive.to_string()]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("model_list_empty"), "{out}");
+    assert!(out.contains(r#"{"models":[]}"#), "{out}");
+}

@@ -17,7 +17,7 @@ fn the_same_seed_range_gives_identical_summaries() {
         },
         out: None,
         threads: 2,
-        shrink_budget: 10,
+        shrink_budget: rbee_sim::shrink::Budget::default(),
     };
     let a = explore(&cfg, &|| ());
     let b = explore(&cfg, &|| ());
