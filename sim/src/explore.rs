@@ -173,7 +173,7 @@ pub fn summary(cfg: &ExploreConfig, results: &[SeedResult]) -> String {
                 });
             let _ = writeln!(
                 out,
-                "seed {} failed ({} job(s) after shrinking): rbee-sim replay {file}",
+                "seed {} failed ({} job(s) after shrinking): rbee-sim replay {file}  (logs: RUST_LOG=rbee=debug rbee-sim replay {file} --log run.log)",
                 r.seed,
                 s.jobs.len()
             );

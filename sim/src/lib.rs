@@ -9,10 +9,12 @@
 //! | [`world`] | building and driving one simulated run |
 //! | [`check`] | one checker per SPEC §9 invariant |
 //! | [`report`] | transcripts and verdict tables for people |
+//! | [`log`] | the system's tracing output during a replay, in simulated time |
 
 pub mod check;
 pub mod explore;
 pub mod generate;
+pub mod log;
 pub mod net;
 pub mod report;
 pub mod scenario;

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use rbee_sim::check::{check_all, determinism};
 use rbee_sim::explore::{explore, summary, ExploreConfig};
 use rbee_sim::generate::GenConfig;
+use rbee_sim::log::Log;
 use rbee_sim::report::{transcripts, verdicts};
 use rbee_sim::scenario::Scenario;
 use rbee_sim::world::{run, RunOptions};
@@ -33,6 +34,11 @@ enum Command {
         /// Also draw the run as an SVG timeline to this file.
         #[arg(long, value_name = "OUT.svg")]
         timeline: Option<PathBuf>,
+        /// Write the system's tracing output (simulated time, host per line) to this file
+        /// instead of stderr; filter from RUST_LOG, else `rbee=debug`. Without it and without
+        /// RUST_LOG nothing is logged.
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
     },
     /// Generate and run a random scenario per seed; shrink and save every failure.
     Explore {
@@ -79,7 +85,17 @@ fn main() -> ExitCode {
             seed,
             check_determinism,
             timeline,
-        } => replay(&file, seed, check_determinism, timeline.as_deref()),
+            log,
+        } => {
+            let rust_log = std::env::var("RUST_LOG").ok();
+            match Log::new(rust_log.as_deref(), log.as_deref()) {
+                Ok(log) => replay(&file, seed, check_determinism, timeline.as_deref(), &log),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Explore {
             seeds,
             from,
@@ -148,6 +164,7 @@ fn replay(
     seed: Option<u64>,
     check_determinism: bool,
     timeline: Option<&std::path::Path>,
+    log: &Log,
 ) -> ExitCode {
     let scenario = match Scenario::load(file) {
         Ok(s) => s,
@@ -158,7 +175,13 @@ fn replay(
     };
     let seed = seed.unwrap_or(scenario.seed);
     let wall = std::time::Instant::now();
-    let trace = run(&scenario, RunOptions::new(seed));
+    let trace = match log.run(|| run(&scenario, RunOptions::new(seed))) {
+        Ok(trace) => trace,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut results = check_all(&scenario, &trace);
     if check_determinism {
         let again = run(&scenario, RunOptions::new(seed));
@@ -193,7 +216,8 @@ fn replay(
     println!("trace {}", trace.hash());
     let violated = results.iter().any(|(_, v)| !v.is_empty());
     if violated {
-        eprintln!("replay: rbee-sim replay {} --seed {seed}", file.display());
+        let file = file.display();
+        eprintln!("replay: rbee-sim replay {file} --seed {seed}  (logs: RUST_LOG=rbee=debug rbee-sim replay {file} --seed {seed} --log run.log)");
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -1,10 +1,11 @@
-//! Integration tests of the simulator: scenario replays, fault kinds, the CLI.
+//! Integration tests of the simulator: scenario replays, fault kinds, the CLI, replay logs.
 //! One binary with a tiny harness so each test is a few lines.
 
 mod cli;
 mod explore;
 mod faults;
 mod harness;
+mod logs;
 mod properties;
 mod scenarios;
 mod snapshots;
