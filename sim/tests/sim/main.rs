@@ -1,4 +1,5 @@
-//! Integration tests of the simulator: scenario replays, fault kinds, the CLI, replay logs.
+//! Integration tests of the simulator: scenario replays, fault kinds, the CLI, replay logs,
+//! and the CI workflow file.
 //! One binary with a tiny harness so each test is a few lines.
 
 mod cli;
@@ -9,3 +10,4 @@ mod logs;
 mod properties;
 mod scenarios;
 mod snapshots;
+mod workflow;
