@@ -98,7 +98,8 @@ fn env_filter(spec: &str) -> Result<EnvFilter, String> {
 
 /// `f` under tracing-subscriber's `fmt` subscriber: simulated time, the span of the host,
 /// the target, no colours (a log must not depend on whether it goes to a terminal), no
-/// thread names or ids. Each event is written with one `write` call.
+/// thread names or ids. Each event is formatted whole, then written at once, so lines never
+/// mix.
 fn with_writer<W, R>(filter: EnvFilter, writer: W, f: impl FnOnce() -> R) -> R
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
