@@ -102,12 +102,12 @@ where
                 ..ctx.clone()
             };
             SubTask {
-                task: tokio::spawn(CONTEXT.scope(child, fut)),
+                task: crate::spawn::spawn(CONTEXT.scope(child, fut)),
                 job: Some(ctx),
             }
         }
         None => SubTask {
-            task: tokio::spawn(fut),
+            task: crate::spawn::spawn(fut),
             job: None,
         },
     }
@@ -122,8 +122,8 @@ where
 {
     SubTask {
         task: match current() {
-            Some(ctx) => tokio::spawn(CONTEXT.scope(ctx, fut)),
-            None => tokio::spawn(fut),
+            Some(ctx) => crate::spawn::spawn(CONTEXT.scope(ctx, fut)),
+            None => crate::spawn::spawn(fut),
         },
         job: None,
     }
@@ -138,7 +138,7 @@ where
     F::Output: Send + 'static,
 {
     SubTask {
-        task: tokio::spawn(fut),
+        task: crate::spawn::spawn(fut),
         job: None,
     }
 }

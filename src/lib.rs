@@ -26,6 +26,7 @@
 //! | [`node`] | one queen or hive process: the job life cycle |
 //! | [`relay`] | the queen's forwarding of a job to a hive |
 //! | [`server`] | the HTTP API and SSE rendering |
+//! | [`spawn`] | where every task of a process starts (the runtime, or the simulator's host) |
 //! | [`dial`], [`http_client`], [`sse_reader`] | outgoing connections and stream reading |
 //! | [`keeper`] | the client library |
 //! | [`cli`] | the `rbee` command line |
@@ -58,4 +59,5 @@ pub mod probe;
 pub mod registry;
 pub mod relay;
 pub mod server;
+pub mod spawn;
 pub mod sse_reader;

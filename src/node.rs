@@ -234,7 +234,7 @@ impl Node {
         let job = self.jobs.register(id.clone(), op, self.role.actor());
         let node = self.clone();
         let ttl = self.ttl;
-        let timer = tokio::spawn({
+        let timer = crate::spawn::spawn({
             let job = job.clone();
             async move {
                 tokio::time::sleep(ttl).await;
@@ -267,7 +267,7 @@ impl Node {
         match self.jobs.start(&job) {
             Some(op) => {
                 let node = self.clone();
-                let task = tokio::spawn({
+                let task = crate::spawn::spawn({
                     let job = job.clone();
                     async move { node.execute(job, op).await }
                 });

@@ -136,7 +136,7 @@ impl Perturb {
         match self.at(point) {
             None => f(),
             Some(d) => {
-                tokio::spawn(async move {
+                crate::spawn::spawn(async move {
                     if d.is_zero() {
                         tokio::task::yield_now().await;
                     } else {

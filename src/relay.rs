@@ -208,7 +208,7 @@ impl Drop for CancelOnDrop {
         }
         let (dial, ep) = (self.dial.clone(), self.ep.clone());
         // Best effort and bounded: the hive also cancels the job when our stream drops.
-        tokio::spawn(async move {
+        crate::spawn::spawn(async move {
             let path = format!("/v1/jobs/{job}");
             let _ = http_client::send(dial.as_ref(), &ep, Method::DELETE, &path, None).await;
         });

@@ -47,9 +47,12 @@ pub fn router(node: Arc<Node>) -> Router {
         .with_state(node)
 }
 
-/// Serves `node` on `listener` until `shutdown` resolves.
+/// Serves `node` on `listener` until `shutdown` resolves: one HTTP/1.1 connection task per
+/// accepted connection, spawned through [`crate::spawn`] (so the simulator can keep a
+/// host's tasks in an order of its own; `axum::serve` would spawn them itself). Connections
+/// still open at shutdown end with the process.
 pub async fn serve<L>(
-    listener: L,
+    mut listener: L,
     node: Arc<Node>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()>
@@ -57,9 +60,21 @@ where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
-    axum::serve(listener, router(node))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let router = router(node);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, _) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => return Ok(()),
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        crate::spawn::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(io), service);
+            // A client that goes away mid-request is its own business.
+            let _ = connection.await;
+        });
+    }
 }
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {

@@ -9,7 +9,7 @@ use crate::coverage::{self, Hits, PROBES};
 use crate::generate::{scenario, GenConfig};
 use crate::scenario::Scenario;
 use crate::shrink::{shrink, Budget, Shrunk};
-use crate::trace::What;
+use crate::trace::{Trace, What};
 use crate::world::{run, RunOptions};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -34,6 +34,47 @@ pub struct ExploreConfig {
     pub threads: usize,
     /// What a failing scenario may spend on shrinking.
     pub shrink_budget: Budget,
+    /// Which seeds are run twice and their traces compared ([`Recheck`]).
+    pub recheck: Recheck,
+}
+
+/// Which seeds `explore` runs a second time to compare traces (FoundationDB re-runs its
+/// simulations with the same seed; any difference is a failure of its own kind, because it
+/// breaks every replay command the harness prints).
+///
+/// The in-process re-run shares the OS process with the first run: allocator, hash-map
+/// seeds already drawn, statics. It finds what differs from one run to the next (unseeded
+/// or hash-ordered state, wall-clock reads). The cross-process re-run replays the seed in a
+/// fresh `rbee-sim` process and also finds what a fresh process does differently (state a
+/// first run left behind: lazily initialised statics, global counters).
+#[derive(Clone, Debug, Default)]
+pub struct Recheck {
+    /// Re-run in this process the seeds with `seed % every == 0` (0: none, 1: all).
+    pub every: u64,
+    /// Re-run in a fresh process of this `rbee-sim` binary the seeds with
+    /// `seed % cross_every == 0` (0: none).
+    pub cross_every: u64,
+    /// The `rbee-sim` binary for cross-process re-runs.
+    pub exe: Option<PathBuf>,
+}
+
+impl Recheck {
+    fn in_process(&self, seed: u64) -> bool {
+        self.every > 0 && seed % self.every == 0
+    }
+
+    fn cross_process(&self, seed: u64) -> bool {
+        self.exe.is_some() && self.cross_every > 0 && seed % self.cross_every == 0
+    }
+}
+
+/// Whether a seed's trace was compared with a second run, and where.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rechecked {
+    /// Re-run in this process.
+    pub in_process: bool,
+    /// Re-run in a fresh process.
+    pub cross_process: bool,
 }
 
 /// The result of one seed.
@@ -53,16 +94,36 @@ pub struct SeedResult {
     pub hits: Hits,
     /// The shrunk failing scenario and where it was written.
     pub failure: Option<(Shrunk, Option<PathBuf>)>,
+    /// Which second runs the trace was compared with.
+    pub rechecked: Rechecked,
+    /// What the determinism check found (the first differing entries of both traces).
+    pub divergence: Option<String>,
 }
 
-/// Runs one generated scenario: (result without failure, violation count).
-fn run_seed(scenario: &Scenario) -> SeedResult {
+/// Runs one generated scenario (and its second runs, per `recheck`); no shrinking.
+fn run_seed(scenario: &Scenario, recheck: &Recheck) -> SeedResult {
     let trace = run(scenario, RunOptions::new(scenario.seed));
+    let mut rechecked = Rechecked::default();
+    let mut divergence = None;
+    if recheck.in_process(scenario.seed) {
+        rechecked.in_process = true;
+        let again = run(scenario, RunOptions::new(scenario.seed));
+        if let Some(v) = crate::check::determinism(&trace, &again).first() {
+            divergence = Some(format!("in-process re-run: {}", v.message));
+        }
+    }
+    if divergence.is_none() && recheck.cross_process(scenario.seed) {
+        rechecked.cross_process = true;
+        divergence = cross_process_divergence(scenario, &trace, recheck);
+    }
     let mut violations = BTreeMap::new();
     for (name, v) in check_all(scenario, &trace) {
         if !v.is_empty() {
             violations.insert(name, v.len());
         }
+    }
+    if divergence.is_some() {
+        violations.insert("determinism", 1);
     }
     SeedResult {
         seed: scenario.seed,
@@ -76,7 +137,53 @@ fn run_seed(scenario: &Scenario) -> SeedResult {
         violations,
         hits: coverage::hits(scenario, &trace),
         failure: None,
+        rechecked,
+        divergence,
     }
+}
+
+/// Replays `scenario` in a fresh `rbee-sim` process and compares its trace hash with
+/// `trace`'s; the divergence, if any (or why the child could not be run).
+fn cross_process_divergence(
+    scenario: &Scenario,
+    trace: &Trace,
+    recheck: &Recheck,
+) -> Option<String> {
+    let exe = recheck.exe.as_ref()?;
+    let dir = std::env::temp_dir().join(format!("rbee-sim-recheck-{}", std::process::id()));
+    let file = dir.join(format!("seed-{}.toml", scenario.seed));
+    let written =
+        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&file, scenario.to_toml()));
+    if let Err(e) = written {
+        return Some(format!(
+            "cross-process re-run: cannot write {}: {e}",
+            file.display()
+        ));
+    }
+    let out = std::process::Command::new(exe)
+        .arg("replay")
+        .arg(&file)
+        .output();
+    let _ = std::fs::remove_file(&file);
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            return Some(format!(
+                "cross-process re-run: cannot run {}: {e}",
+                exe.display()
+            ))
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let theirs = stdout
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("trace "))
+        .unwrap_or("<none>");
+    let ours = trace.hash();
+    (theirs != ours).then(|| {
+        format!("cross-process re-run: hash {ours} here, {theirs} in a fresh process (rbee-sim replay FILE --trace OUT shows that run's trace)")
+    })
 }
 
 /// Explores the configured seeds; `progress` is called after each seed.
@@ -92,12 +199,18 @@ pub fn explore(cfg: &ExploreConfig, progress: &(dyn Fn() + Sync)) -> Vec<SeedRes
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else { break };
                 let scenario = scenario(seed, cfg.gen);
-                let mut result = run_seed(&scenario);
+                let mut result = run_seed(&scenario, &cfg.recheck);
                 if !result.violations.is_empty() {
                     // Still failing means failing one of the same invariants: the shrinker
-                    // must not wander off to another bug.
+                    // must not wander off to another bug. A divergence is re-checked the
+                    // way it was found.
+                    let recheck = Recheck {
+                        every: u64::from(result.rechecked.in_process),
+                        cross_every: u64::from(result.rechecked.cross_process),
+                        exe: cfg.recheck.exe.clone(),
+                    };
                     let same_bug = |s: &Scenario| {
-                        run_seed(s)
+                        run_seed(s, &recheck)
                             .violations
                             .keys()
                             .any(|k| result.violations.contains_key(k))
@@ -130,8 +243,12 @@ fn write_failure(dir: &std::path::Path, shrunk: &Shrunk, result: &SeedResult) ->
         .iter()
         .map(|(k, n)| format!("{k} ({n})"))
         .collect();
+    let diverged = result
+        .divergence
+        .as_ref()
+        .map_or(String::new(), |d| format!("# {}\n", d.replace('\n', " ")));
     let text = format!(
-        "# Found by `rbee-sim explore` at seed {}; violated: {}.\n# Shrunk to {}. Replay: rbee-sim replay {}\n{}",
+        "# Found by `rbee-sim explore` at seed {}; violated: {}.\n{diverged}# Shrunk to {}. Replay: rbee-sim replay {}\n{}",
         scenario.seed,
         found.join(", "),
         shrunk.describe(),
@@ -202,6 +319,17 @@ pub fn summary(cfg: &ExploreConfig, results: &[SeedResult]) -> String {
         let hits = exercised(name, &total).unwrap_or(0);
         let _ = writeln!(out, "  {name:<20} {n:>10}  {hits:>10}  {seeds:>6}");
     }
+    // Exercised: second runs compared (in this process, and in a fresh one).
+    let diverged = results.iter().filter(|r| r.divergence.is_some()).count();
+    let in_process = results.iter().filter(|r| r.rechecked.in_process).count();
+    let cross = results.iter().filter(|r| r.rechecked.cross_process).count();
+    let _ = writeln!(
+        out,
+        "  {:<20} {diverged:>10}  {:>10}  {:>6}",
+        "determinism",
+        format!("{in_process}+{cross}x"),
+        in_process.max(cross)
+    );
     let _ = writeln!(out, "== probes {:>27}  {:>6}  first seed", "hits", "seeds");
     for (name, _) in PROBES {
         let mut hit = results
@@ -222,9 +350,12 @@ pub fn summary(cfg: &ExploreConfig, results: &[SeedResult]) -> String {
                     p.display().to_string()
                 });
             let violated: Vec<&str> = r.violations.keys().copied().collect();
+            if let Some(d) = &r.divergence {
+                let _ = writeln!(out, "seed {} diverged: {d}", r.seed);
+            }
             let _ = writeln!(
                 out,
-                "seed {} failed ({}; shrunk to {}): rbee-sim replay {file}",
+                "seed {} failed ({}; shrunk to {}): rbee-sim replay {file}  (logs: RUST_LOG=rbee=debug rbee-sim replay {file} --log run.log)",
                 r.seed,
                 violated.join(", "),
                 shrunk.describe()

@@ -13,12 +13,14 @@
 //! | [`check`] | one checker per SPEC §9 invariant |
 //! | [`coverage`] | the probe catalogue and which probes a run reached |
 //! | [`report`] | transcripts and verdict tables for people |
+//! | [`log`] | the system's tracing output during a replay, in simulated time |
 
 pub mod check;
 pub mod coverage;
 pub mod explore;
 pub mod generate;
 pub mod keeper;
+pub mod log;
 pub mod net;
 pub mod real;
 pub mod report;

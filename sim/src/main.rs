@@ -2,10 +2,11 @@
 
 use clap::{Parser, Subcommand};
 use rbee_sim::check::{check_all, determinism};
-use rbee_sim::explore::{explore, summary, under_covered, ExploreConfig};
+use rbee_sim::explore::{explore, summary, under_covered, ExploreConfig, Recheck};
 use rbee_sim::generate::GenConfig;
+use rbee_sim::log::Log;
 use rbee_sim::report::{transcripts, verdicts};
-use rbee_sim::scenario::Scenario;
+use rbee_sim::scenario::{Scenario, MAX_SEED};
 use rbee_sim::world::{run, RunOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,8 +25,8 @@ enum Command {
     Replay {
         /// The scenario (`scenarios/*.toml`).
         file: PathBuf,
-        /// Seed (default: the scenario's `seed`).
-        #[arg(long)]
+        /// Seed (default: the scenario's `seed`), 0 to 2^63-1.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(..=MAX_SEED))]
         seed: Option<u64>,
         /// Run twice and fail unless both trace hashes agree.
         #[arg(long)]
@@ -37,6 +38,11 @@ enum Command {
         /// SHA-256 prefix is the printed trace hash).
         #[arg(long, value_name = "OUT.jsonl")]
         trace: Option<PathBuf>,
+        /// Write the system's tracing output (simulated time, host per line) to this file
+        /// instead of stderr; filter from RUST_LOG, else `rbee=debug`. Without it and without
+        /// RUST_LOG nothing is logged.
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
     },
     /// Print the scenario `explore` generates for one seed (to read or replay it).
     Generate {
@@ -54,8 +60,8 @@ enum Command {
     Real {
         /// The scenario (`scenarios/*.toml`).
         file: PathBuf,
-        /// Seed of the simulated side (default: the scenario's `seed`).
-        #[arg(long)]
+        /// Seed of the simulated side (default: the scenario's `seed`), 0 to 2^63-1.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(..=MAX_SEED))]
         seed: Option<u64>,
         /// Run only the keepers, against this already running queen (staging).
         #[arg(long, value_name = "URL")]
@@ -84,6 +90,13 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Run every Nth seed twice in this process and compare traces (0: never).
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        recheck_every: u64,
+        /// Replay every Nth seed in a fresh rbee-sim process and compare trace hashes (0:
+        /// never).
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        cross_process_every: u64,
         /// Fail (exit 3) unless every probe was hit at least MIN times (default 1), naming
         /// the ones that were not.
         #[arg(long, value_name = "MIN", num_args = 0..=1, default_missing_value = "1")]
@@ -120,13 +133,26 @@ fn main() -> ExitCode {
             check_determinism,
             timeline,
             trace,
-        } => replay(
-            &file,
-            seed,
-            check_determinism,
-            timeline.as_deref(),
-            trace.as_deref(),
-        ),
+            log,
+        } => {
+            let rust_log = std::env::var("RUST_LOG").ok();
+            match Log::new(rust_log.as_deref(), log.as_deref()) {
+                Ok(log) => replay(
+                    &file,
+                    seed,
+                    check_determinism,
+                    &Outputs {
+                        timeline: timeline.as_deref(),
+                        trace: trace.as_deref(),
+                        log: &log,
+                    },
+                ),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Real { file, seed, queen } => real(&file, seed, queen.as_deref()),
         Command::Explore {
             seeds,
@@ -136,6 +162,8 @@ fn main() -> ExitCode {
             out,
             shard,
             threads,
+            recheck_every,
+            cross_process_every,
             require_coverage,
         } => {
             let threads = threads
@@ -153,6 +181,11 @@ fn main() -> ExitCode {
                 out,
                 threads,
                 shrink_budget: rbee_sim::shrink::Budget::default(),
+                recheck: Recheck {
+                    every: recheck_every,
+                    cross_every: cross_process_every,
+                    exe: std::env::current_exe().ok(),
+                },
             };
             explore_cmd(&cfg, require_coverage)
         }
@@ -180,6 +213,14 @@ fn real(file: &std::path::Path, seed: Option<u64>, queen: Option<&str>) -> ExitC
 }
 
 fn explore_cmd(cfg: &ExploreConfig, require_coverage: Option<u64>) -> ExitCode {
+    if cfg.from.saturating_add(cfg.seeds) > MAX_SEED {
+        eprintln!(
+            "error: seeds {}..{} go past the largest seed a scenario file can hold ({MAX_SEED})",
+            cfg.from,
+            cfg.from.saturating_add(cfg.seeds)
+        );
+        return ExitCode::from(2);
+    }
     let total = (cfg.from..cfg.from.saturating_add(cfg.seeds))
         .filter(|s| s % cfg.shard.1 == cfg.shard.0)
         .count();
@@ -224,13 +265,23 @@ fn explore_cmd(cfg: &ExploreConfig, require_coverage: Option<u64>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Where a replay writes besides stdout.
+struct Outputs<'a> {
+    /// An SVG timeline.
+    timeline: Option<&'a std::path::Path>,
+    /// The canonical trace, one JSON entry per line.
+    trace: Option<&'a std::path::Path>,
+    /// The system's log in simulated time.
+    log: &'a Log,
+}
+
 fn replay(
     file: &std::path::Path,
     seed: Option<u64>,
     check_determinism: bool,
-    timeline: Option<&std::path::Path>,
-    trace_out: Option<&std::path::Path>,
+    out: &Outputs<'_>,
 ) -> ExitCode {
+    let (log, trace_out, timeline) = (out.log, out.trace, out.timeline);
     let scenario = match Scenario::load(file) {
         Ok(s) => s,
         Err(e) => {
@@ -240,7 +291,13 @@ fn replay(
     };
     let seed = seed.unwrap_or(scenario.seed);
     let wall = std::time::Instant::now();
-    let trace = run(&scenario, RunOptions::new(seed));
+    let trace = match log.run(|| run(&scenario, RunOptions::new(seed))) {
+        Ok(trace) => trace,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut results = check_all(&scenario, &trace);
     if check_determinism {
         let again = run(&scenario, RunOptions::new(seed));
@@ -284,7 +341,8 @@ fn replay(
     println!("trace {}", trace.hash());
     let violated = results.iter().any(|(_, v)| !v.is_empty());
     if violated {
-        eprintln!("replay: rbee-sim replay {} --seed {seed}", file.display());
+        let file = file.display();
+        eprintln!("replay: rbee-sim replay {file} --seed {seed}  (logs: RUST_LOG=rbee=debug rbee-sim replay {file} --seed {seed} --log run.log)");
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -10,6 +10,7 @@ use rbee::ids::JobId;
 use rbee::observer::{HubRecord, Observer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// One recorded happening.
@@ -174,14 +175,38 @@ impl TimeSource {
 pub struct Recorder {
     entries: Arc<Mutex<Vec<Entry>>>,
     clock: TimeSource,
+    /// Each host's current life (a crash or restart ends one).
+    lives: Arc<Mutex<BTreeMap<String, u32>>>,
 }
 
 impl Recorder {
     /// An empty recorder that stamps entries from `clock` (the default is simulated time).
     pub fn with_clock(clock: TimeSource) -> Self {
         Self {
-            entries: Arc::default(),
             clock,
+            ..Self::default()
+        }
+    }
+
+    fn life(&self, host: &str) -> u32 {
+        let lives = self.lives.lock().unwrap_or_else(|e| e.into_inner());
+        lives.get(host).copied().unwrap_or(0)
+    }
+
+    /// Ends the current life of the process on `host`, before the simulator crashes or
+    /// restarts it: nothing its observers report afterwards is recorded. A killed process
+    /// runs no code, but turmoil tears a host down by dropping its tasks, whose destructors
+    /// would otherwise report (in an order that depends on tokio's task ids, which are
+    /// global to the OS process and so differ between two runs in one process).
+    pub fn end_life(&self, host: &str) {
+        let mut lives = self.lives.lock().unwrap_or_else(|e| e.into_inner());
+        *lives.entry(host.to_owned()).or_default() += 1;
+    }
+
+    /// Appends `what` for `host` only if `life` is still the host's current life.
+    pub fn push_if_alive(&self, host: &str, life: u32, what: What) {
+        if self.life(host) == life {
+            self.push(host, what);
         }
     }
 
@@ -218,22 +243,30 @@ impl Recorder {
         }
     }
 
-    /// An observer for the process on `host`.
+    /// An observer for the process on `host`, in its current life.
     pub fn observer(&self, host: &str) -> Arc<dyn Observer> {
         Arc::new(HostObserver {
             host: host.to_owned(),
+            life: self.life(host),
             recorder: self.clone(),
         })
+    }
+
+    /// The current life of `host`, for a process-side hook that records like an observer.
+    pub fn current_life(&self, host: &str) -> u32 {
+        self.life(host)
     }
 }
 
 struct HostObserver {
     host: String,
+    life: u32,
     recorder: Recorder,
 }
 
 impl Observer for HostObserver {
     fn record(&self, _at_ms: u64, record: HubRecord) {
-        self.recorder.push(&self.host, What::Hub { record });
+        self.recorder
+            .push_if_alive(&self.host, self.life, What::Hub { record });
     }
 }

@@ -69,6 +69,7 @@ impl Env {
             Some(rng) => Perturb::with(Arc::new(SimPerturber {
                 rng: rng.clone(),
                 host: host.to_owned(),
+                life: self.recorder.current_life(host),
                 recorder: self.recorder.clone(),
             })),
             None => Perturb::off(),
@@ -108,6 +109,7 @@ fn perturb_rate(point: Point) -> (f64, u64) {
 struct SimPerturber {
     rng: Arc<Mutex<StdRng>>,
     host: String,
+    life: u32,
     recorder: Recorder,
 }
 
@@ -125,8 +127,9 @@ impl Perturber for SimPerturber {
                 Duration::from_millis(rng.random_range(1..=longest))
             }
         };
-        self.recorder.push(
+        self.recorder.push_if_alive(
             &self.host,
+            self.life,
             What::Perturb {
                 point: point.name().to_owned(),
             },
@@ -209,12 +212,17 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
     for keeper in &scenario.keepers {
         let jobs = crate::keeper::jobs_of(scenario, keeper);
         let (name, recorder) = (keeper.clone(), recorder.clone());
-        sim.client(keeper.as_str(), async move {
-            let client = Keeper::new(Arc::new(SimDial), queen_endpoint());
-            let start = tokio::time::Instant::now();
-            crate::keeper::run_keeper(&name, &client, &recorder, start, jobs).await;
-            Ok(())
-        });
+        // Every host's tasks stay on its LocalSet (rbee::spawn): the same teardown order
+        // in every run.
+        sim.client(
+            keeper.as_str(),
+            rbee::spawn::on_local_set(async move {
+                let client = Keeper::new(Arc::new(SimDial), queen_endpoint());
+                let start = tokio::time::Instant::now();
+                crate::keeper::run_keeper(&name, &client, &recorder, start, jobs).await;
+                Ok(())
+            }),
+        );
     }
 
     drive(&mut sim, scenario, &recorder, &nodes);
@@ -236,17 +244,20 @@ fn serve_host(
     nodes: Nodes,
 ) -> impl std::future::Future<Output = turmoil::Result> + 'static {
     let name = name.to_owned();
-    async move {
+    rbee::spawn::on_local_set(async move {
         let node = Node::new(config);
         nodes.borrow_mut().insert(name, node.clone());
         let listener = SimListener::bind(port).await?;
         rbee::server::serve(listener, node, std::future::pending()).await?;
         Ok(())
-    }
+    })
 }
 
-fn apply(sim: &mut turmoil::Sim<'_>, fault: &FaultPlan, nodes: &Nodes) {
+fn apply(sim: &mut turmoil::Sim<'_>, fault: &FaultPlan, nodes: &Nodes, recorder: &Recorder) {
     let h = &fault.hosts;
+    if matches!(fault.kind, FaultKind::Crash | FaultKind::Restart) {
+        recorder.end_life(&h[0]);
+    }
     match fault.kind {
         FaultKind::Partition => sim.partition(h[0].as_str(), h[1].as_str()),
         FaultKind::Repair => sim.repair(h[0].as_str(), h[1].as_str()),
@@ -285,7 +296,7 @@ fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, recorder: &Recorder, n
                     hosts: f.hosts.clone(),
                 },
             );
-            apply(sim, &f, nodes);
+            apply(sim, &f, nodes, recorder);
         }
         match catch_unwind(AssertUnwindSafe(|| sim.step())) {
             Ok(Ok(finished)) => Some(finished),

@@ -193,7 +193,7 @@ pub struct Scenario {
     pub name: String,
     /// Free text (a regression scenario says which bug it pins).
     pub description: String,
-    /// Default seed.
+    /// Default seed, 0 to [`MAX_SEED`] (a TOML integer is signed 64-bit).
     pub seed: u64,
     /// Distributed or integrated.
     pub mode: Mode,
@@ -230,6 +230,9 @@ pub struct Scenario {
 pub const DEFAULT_TTL_MS: u64 = 60_000;
 /// Longest accepted job TTL.
 pub const MAX_TTL_MS: u64 = 600_000;
+
+/// Largest seed a scenario file can hold (TOML integers are signed 64-bit).
+pub const MAX_SEED: u64 = i64::MAX as u64;
 
 /// Largest accepted `capacity`.
 pub const MAX_CAPACITY: usize = 100_000;

@@ -2,7 +2,7 @@
 //! probe of the catalogue — if a change makes a probe unreachable within it, this fails and
 //! names the probe, so a green run never means "checked, but never exercised".
 
-use rbee_sim::explore::{explore, summary, under_covered, ExploreConfig};
+use rbee_sim::explore::{explore, summary, under_covered, ExploreConfig, Recheck};
 use rbee_sim::generate::GenConfig;
 use rbee_sim::shrink::Budget;
 
@@ -23,6 +23,12 @@ fn the_ci_seed_budget_holds_every_invariant_and_reaches_every_probe() {
         out: None,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         shrink_budget: Budget::default(),
+        // Every seed run twice in this process, every 30th replayed in a fresh one.
+        recheck: Recheck {
+            every: 1,
+            cross_every: 30,
+            exe: Some(env!("CARGO_BIN_EXE_rbee-sim").into()),
+        },
     };
     let results = explore(&cfg, &|| ());
     let text = summary(&cfg, &results);

@@ -18,6 +18,7 @@ fn the_same_seed_range_gives_identical_summaries() {
         out: None,
         threads: 2,
         shrink_budget: rbee_sim::shrink::Budget::default(),
+        recheck: rbee_sim::explore::Recheck::default(),
     };
     let a = explore(&cfg, &|| ());
     let b = explore(&cfg, &|| ());

@@ -1,4 +1,5 @@
-//! Integration tests of the simulator: scenario replays, fault kinds, the CLI.
+//! Integration tests of the simulator: scenario replays, fault kinds, the CLI, replay logs,
+//! and the CI workflow file.
 //! One binary with a tiny harness so each test is a few lines.
 
 mod cli;
@@ -6,7 +7,9 @@ mod coverage;
 mod explore;
 mod faults;
 mod harness;
+mod logs;
 mod properties;
 mod real;
 mod scenarios;
 mod snapshots;
+mod workflow;
