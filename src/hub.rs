@@ -11,9 +11,8 @@ use crate::clock::Clock;
 use crate::event::{Data, Lagged, Narration, StreamEvent};
 use crate::ids::JobId;
 use crate::observer::{HubRecord, SharedObserver};
+use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 
 /// Buffer of a queen's job channels (SPEC §4).

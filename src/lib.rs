@@ -55,3 +55,4 @@ pub mod registry;
 pub mod relay;
 pub mod server;
 pub mod sse_reader;
+mod sync;

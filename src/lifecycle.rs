@@ -20,7 +20,7 @@ use crate::ids::JobId;
 use crate::observer::{HubRecord, JobState, SharedObserver};
 use crate::operation::Operation;
 use crate::registry::{Job, JobRegistry};
-use std::sync::Arc;
+use crate::sync::Arc;
 
 /// Why a job could not be cancelled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

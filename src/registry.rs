@@ -9,8 +9,8 @@ use crate::clock::Clock;
 use crate::ids::JobId;
 use crate::observer::{HubRecord, JobState, SharedObserver};
 use crate::operation::Operation;
+use crate::sync::{Arc, Mutex, MutexGuard};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::task::AbortHandle;
 
 /// One job's entry.

@@ -1,0 +1,340 @@
+//! Model check of the concurrent core — the real [`rbee::hub`], [`rbee::registry`] and
+//! [`rbee::lifecycle`] — under thread interleavings chosen by the **shuttle** model checker.
+//!
+//! Built only with the `model-check` feature, which swaps those modules' locks and atomics
+//! for shuttle's (`src/sync.rs`); run it with `scripts/model-check.sh` (or
+//! `cargo test -p rbee --features model-check --test model --release`).
+//!
+//! # What runs
+//!
+//! [`world::run`] is one execution: a creator registers job J and narrates, its client
+//! streams it (take, start, drain, terminal from the state, `stream_finished`) while a
+//! duplicate stream request, a `DELETE`, and J's TTL timer race it, and job K lives its
+//! whole life on the same hub. [`properties`] checks SPEC §4 on the outcome: isolation, a
+//! single receiver, the terminal derived from the final state, at-most-once, every accepted
+//! event read, nothing left behind. The tests run thousands of executions under shuttle's
+//! random scheduler and under PCT (which favours schedules with few, well-placed
+//! preemptions, where most concurrency bugs live); a failure prints the schedule, and
+//! [`replay_a_printed_schedule`] runs exactly that schedule again.
+//!
+//! # Why shuttle, not loom
+//!
+//! The hub's channels are `tokio::sync::mpsc` and `JobReceiver::recv` is async. Neither
+//! checker can instrument tokio's internals (tokio switches to loom's types only when
+//! *tokio itself* is built with `--cfg loom`, which needs loom as tokio's dependency and
+//! would also change tokio for the whole build). Both checkers run one thread at a time and
+//! switch only at their own primitives, so an uninstrumented mpsc operation executes as one
+//! indivisible step; what remains is the async `recv`, which shuttle runs under its own
+//! executor (`shuttle::future::block_on`, with a waker that tokio's channel wakes like any
+//! other) and schedules like a thread. The choice was made on three grounds:
+//! - **Scale.** This model has seven threads and some hundred scheduling points per
+//!   execution (every lock of the hub, the registry and each job). Loom explores every
+//!   interleaving up to a preemption bound, which does not finish at that size; shuttle's
+//!   randomized and PCT schedulers sample it at a few thousand executions per second, and
+//!   PCT gives a probabilistic guarantee per bug depth.
+//! - **Replay.** A shuttle failure prints a schedule string that `shuttle::replay` re-runs
+//!   exactly: [`replay_a_printed_schedule`] and `scripts/model-check.sh --replay`.
+//! - **Facade.** Shuttle re-exports `std`'s `Arc`, so `Arc<Job>` stays the type that
+//!   `node` and `server` use; only locks and atomics change (`src/sync.rs`).
+//!
+//! What shuttle cannot give: a proof. A passing run says that no sampled schedule breaks a
+//! property, not that none does; and tokio's mpsc is trusted as an atomic black box (tokio
+//! checks it with loom itself). `docs/mutation.md` lists what the model found and what it
+//! caught when bugs were put back.
+
+mod properties;
+mod world;
+
+use properties::Violation;
+use rbee::event::{Narration, StreamEvent, Terminal};
+use rbee::hub::TakeError;
+use rbee::ids::JobId;
+use rbee::lifecycle::CancelError;
+use rbee::observer::JobState;
+use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
+use shuttle::{Config, Runner};
+use world::{job_j, job_k, Outcome, StreamSeen};
+
+/// What this model found in the current code: violations of SPEC that need a thread
+/// interleaving no single-threaded run (the simulator, tokio's current-thread tests) can
+/// produce. They are reported, not fixed here (the hub and the life cycle are being changed
+/// elsewhere); until they are, the checks below tolerate exactly these two properties, and
+/// [`finding_taken_instead_of_unknown`] and [`finding_expired_after_start`] pin them — each
+/// fails, telling whoever fixes the bug to remove its entry here, once the model no longer
+/// finds it.
+const KNOWN_FINDINGS: [&str; 2] = ["taken-instead-of-unknown", "expired-after-start"];
+
+/// Executions per scheduler; `RBEE_MODEL_ITERATIONS` overrides (a longer hunt).
+fn iterations() -> usize {
+    std::env::var("RBEE_MODEL_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// The schedulers' seed: fixed, so CI explores the same schedules every run;
+/// `RBEE_MODEL_SEED` picks others (`scripts/model-check.sh --hunt` draws a fresh one).
+fn seed() -> u64 {
+    std::env::var("RBEE_MODEL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_261_124)
+}
+
+thread_local! {
+    /// Executions run so far on this test's thread (shuttle runs every execution of a test
+    /// on the thread that called it), for "found after N executions".
+    static EXECUTIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// One execution that fails (panics, which shuttle turns into a printed schedule) on every
+/// violation `counts` selects, showing the outcome and the hub's and registry's history.
+fn execution(counts: fn(&Violation) -> bool) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        let n = EXECUTIONS.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        let (outcome, history) = world::run();
+        let found: Vec<String> = properties::violations(&outcome)
+            .iter()
+            .filter(|v| counts(v))
+            .map(Violation::to_string)
+            .collect();
+        if !found.is_empty() {
+            let history: Vec<String> = history.iter().map(|r| format!("  {r:?}")).collect();
+            panic!(
+                "model check, execution {n}: {}\noutcome: {outcome:#?}\nhistory of the hub and registry:\n{}",
+                found.join("\n"),
+                history.join("\n")
+            );
+        }
+    }
+}
+
+/// Every violation except the known findings.
+fn unknown(v: &Violation) -> bool {
+    !KNOWN_FINDINGS.contains(&v.property)
+}
+
+fn run(scheduler: impl Scheduler + 'static, counts: fn(&Violation) -> bool) {
+    Runner::new(scheduler, Config::default()).run(execution(counts));
+}
+
+/// Under shuttle's random scheduler (a uniformly random runnable thread at every scheduling
+/// point), every execution keeps every property.
+#[test]
+fn random_schedules_keep_every_property() {
+    run(
+        RandomScheduler::new_from_seed(seed(), iterations()),
+        unknown,
+    );
+}
+
+/// Under PCT with bug depth 3 (up to two priority changes per execution, placed at random:
+/// a bug that needs at most that many well-placed preemptions is found with a probability
+/// bounded from below in every execution), every execution keeps every property.
+#[test]
+fn pct_schedules_keep_every_property() {
+    run(
+        PctScheduler::new_from_seed(seed(), 3, iterations()),
+        unknown,
+    );
+}
+
+/// Replays the schedule in `RBEE_MODEL_SCHEDULE` (as printed by a failing run) once,
+/// deterministically, failing the same way. Ignored by default because it needs that
+/// variable; `scripts/model-check.sh --replay SCHEDULE` runs it. Known findings count too:
+/// a replay shows whatever the schedule breaks.
+#[test]
+#[ignore = "needs RBEE_MODEL_SCHEDULE; run by scripts/model-check.sh --replay"]
+fn replay_a_printed_schedule() {
+    let schedule = std::env::var("RBEE_MODEL_SCHEDULE")
+        .expect("set RBEE_MODEL_SCHEDULE to a schedule printed by a failing model check");
+    shuttle::replay(execution(|_| true), schedule.trim());
+}
+
+/// Finding: a stream request that races a `DELETE` or the TTL expiry of a job nobody
+/// streams can be told **409 "already taken"** instead of 404. `Hub::take` clones the
+/// channel out of the map, releases the map's lock, then locks the channel; `Hub::remove`
+/// in between takes the channel out of the map and clears its receiver, so `take` finds no
+/// receiver and reports it as taken. This test passes while the model finds it; once the
+/// bug is fixed it fails: remove this test and the entry in [`KNOWN_FINDINGS`].
+#[test]
+#[should_panic(expected = "taken-instead-of-unknown")]
+fn finding_taken_instead_of_unknown() {
+    run(RandomScheduler::new_from_seed(seed(), iterations()), |v| {
+        v.property == "taken-instead-of-unknown"
+    });
+}
+
+/// Finding: a job whose TTL timer fires while its stream is being taken **runs and then
+/// ends `expired`**. The timer's task has been polled (its sleep is over) when the stream's
+/// `start` hands out the payload and aborts the timer — too late, an abort only stops a
+/// task between polls — and `end_unstreamed(Expired)` then finishes the *running* job: its
+/// channel closes under the executor (whose narration is dropped), and the client, who did
+/// connect, reads "job expired before it was streamed". It needs a multi-threaded runtime
+/// (the `rbee` binary's), so neither the simulator nor the system tests can reach it. This
+/// test passes while the model finds it; once the bug is fixed it fails: remove this test
+/// and the entry in [`KNOWN_FINDINGS`].
+#[test]
+#[should_panic(expected = "expired-after-start")]
+fn finding_expired_after_start() {
+    run(RandomScheduler::new_from_seed(seed(), iterations()), |v| {
+        v.property == "expired-after-start"
+    });
+}
+
+fn narration(job: JobId, seq: u64) -> StreamEvent {
+    StreamEvent::Narration(Narration {
+        seq,
+        job_id: job,
+        actor: "model".into(),
+        action: "line".into(),
+        human: "line".into(),
+        at_ms: 0,
+    })
+}
+
+fn streamed(job: &JobId, seqs: &[u64], state: JobState) -> StreamSeen {
+    StreamSeen {
+        take: Ok(()),
+        after_refusal: None,
+        started: true,
+        events: seqs.iter().map(|&s| narration(job.clone(), s)).collect(),
+        terminal: Some(rbee::server::terminal_for(&state)),
+        state_at_end: Some(state),
+    }
+}
+
+/// A correct outcome: J streamed and completed, the duplicate request refused, K completed.
+fn correct() -> Outcome {
+    Outcome {
+        streams_j: vec![
+            streamed(&job_j(), &[0, 1, 2], JobState::Completed),
+            StreamSeen {
+                take: Err(TakeError::Taken),
+                after_refusal: Some(JobState::Completed),
+                started: false,
+                events: Vec::new(),
+                state_at_end: None,
+                terminal: None,
+            },
+        ],
+        stream_k: streamed(&job_k(), &[0, 1], JobState::Completed),
+        delivered_j: vec![0, 2, 1],
+        delivered_k: vec![0, 1],
+        cancel: Err(CancelError::Terminal("completed")),
+        expired: false,
+        final_j: JobState::Completed,
+        final_k: JobState::Completed,
+        live_channels: 0,
+        live_jobs: 0,
+    }
+}
+
+/// The names of the properties `found` breaks.
+fn names(found: Vec<Violation>) -> Vec<&'static str> {
+    found.iter().map(|v| v.property).collect()
+}
+
+/// Each property fires on an outcome broken the way its bug would break it, and none fires
+/// on a correct one: the checks are not vacuous.
+#[test]
+fn each_property_fires_on_an_outcome_that_breaks_it() {
+    assert_eq!(
+        names(properties::violations(&correct())),
+        Vec::<&str>::new()
+    );
+
+    let mut crosstalk = correct();
+    crosstalk.stream_k.events.push(narration(job_j(), 2));
+    assert_eq!(names(properties::isolation(&crosstalk)), ["isolation"]);
+
+    let mut twice = correct();
+    twice.streams_j[1] = twice.streams_j[0].clone();
+    assert_eq!(
+        names(properties::single_receiver(&twice)),
+        ["single-receiver"]
+    );
+    assert_eq!(names(properties::at_most_once(&twice)), ["at-most-once"]);
+    // 409 while J is alive and nobody streams it: the receiver was consumed by a refusal.
+    let mut consumed = correct();
+    consumed.streams_j[0] = consumed.streams_j[1].clone();
+    consumed.streams_j[0].after_refusal = Some(JobState::Queued);
+    assert_eq!(
+        names(properties::single_receiver(&consumed)),
+        ["single-receiver", "taken-instead-of-unknown"]
+    );
+    let mut ending = correct();
+    ending.streams_j[0] = ending.streams_j[1].clone();
+    ending.streams_j[0].after_refusal = None;
+    assert_eq!(
+        names(properties::single_receiver(&ending)),
+        ["taken-instead-of-unknown", "taken-instead-of-unknown"]
+    );
+
+    let mut closed_early = correct();
+    closed_early.streams_j[0] = streamed(&job_j(), &[0, 1, 2], JobState::Running);
+    let found = properties::terminal_from_final_state(&closed_early);
+    assert!(
+        found[0]
+            .message
+            .contains("closed while the job was Running"),
+        "{found:?}"
+    );
+    let mut contradicted = correct();
+    contradicted.final_j = JobState::Cancelled;
+    assert_eq!(
+        names(properties::terminal_from_final_state(&contradicted)),
+        ["terminal", "terminal"]
+    );
+    // The terminal marker itself is compared too, not only the state it came from.
+    let mut wrong_marker = correct();
+    wrong_marker.streams_j[0].terminal = Some(Terminal::Done);
+    wrong_marker.streams_j[0].state_at_end = Some(JobState::Failed("boom".into()));
+    wrong_marker.final_j = JobState::Failed("boom".into());
+    assert_eq!(
+        names(properties::terminal_from_final_state(&wrong_marker)),
+        ["terminal"]
+    );
+
+    let mut ran_then_expired = correct();
+    ran_then_expired.final_j = JobState::Expired;
+    assert_eq!(
+        names(properties::expired_jobs_never_ran(&ran_then_expired)),
+        ["expired-after-start"]
+    );
+
+    let mut lost = correct();
+    lost.delivered_j.push(3);
+    assert_eq!(
+        names(properties::delivered_events_are_read(&lost)),
+        ["delivery"]
+    );
+    let mut lagged = correct();
+    lagged.streams_j[0]
+        .events
+        .push(StreamEvent::Lagged(rbee::event::Lagged { dropped: 1 }));
+    assert_eq!(
+        names(properties::delivered_events_are_read(&lagged)),
+        ["delivery"]
+    );
+
+    let mut overwritten = correct();
+    overwritten.cancel = Ok(JobState::Running);
+    assert_eq!(
+        names(properties::terminal_states_are_final(&overwritten)),
+        ["final"]
+    );
+    let mut revived = correct();
+    revived.expired = true;
+    assert_eq!(
+        names(properties::terminal_states_are_final(&revived)),
+        ["final"]
+    );
+
+    let mut leak = correct();
+    leak.live_channels = 1;
+    assert_eq!(names(properties::nothing_left_behind(&leak)), ["cleanup"]);
+}
