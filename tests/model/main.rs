@@ -47,12 +47,13 @@ mod world;
 
 use properties::Violation;
 use rbee::event::{Narration, StreamEvent, Terminal};
-use rbee::hub::TakeError;
+use rbee::hub::{Sent, TakeError};
 use rbee::ids::JobId;
 use rbee::lifecycle::CancelError;
 use rbee::observer::JobState;
 use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
 use shuttle::{Config, Runner};
+use std::panic::AssertUnwindSafe;
 use world::{job_j, job_k, Outcome, StreamSeen};
 
 /// What this model found in the current code: violations of SPEC that need a thread
@@ -117,8 +118,20 @@ fn unknown(v: &Violation) -> bool {
     !KNOWN_FINDINGS.contains(&v.property)
 }
 
+/// Runs `scheduler`'s executions until one fails; on a failure (a violation, or a
+/// deadlock, which shuttle reports itself) it says which execution it was before passing
+/// the panic on.
 fn run(scheduler: impl Scheduler + 'static, counts: fn(&Violation) -> bool) {
-    Runner::new(scheduler, Config::default()).run(execution(counts));
+    EXECUTIONS.with(|c| c.set(0));
+    let runner = Runner::new(scheduler, Config::default());
+    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| runner.run(execution(counts))))
+    {
+        eprintln!(
+            "model check failed in execution {}",
+            EXECUTIONS.with(|c| c.get())
+        );
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// Under shuttle's random scheduler (a uniformly random runnable thread at every scheduling
@@ -140,6 +153,92 @@ fn pct_schedules_keep_every_property() {
         PctScheduler::new_from_seed(seed(), 3, iterations()),
         unknown,
     );
+}
+
+/// The situations an execution reached, by name: what [`the_schedules_reach_every_situation`]
+/// requires the model to reach.
+fn situations(o: &Outcome) -> Vec<&'static str> {
+    let mut reached = Vec::new();
+    let b = &o.streams_j[0];
+    let mut when = |yes: bool, name| {
+        if yes {
+            reached.push(name);
+        }
+    };
+    when(
+        b.take == Err(TakeError::Unknown),
+        "a take before register: unknown",
+    );
+    when(b.take.is_ok() && b.started, "J streamed and started");
+    when(
+        b.take.is_ok() && !b.started,
+        "J taken after it ended: no start",
+    );
+    when(
+        o.streams_j[1].take == Err(TakeError::Taken),
+        "a duplicate take: taken",
+    );
+    when(o.cancel == Ok(JobState::Queued), "a queued J cancelled");
+    when(o.cancel == Ok(JobState::Running), "a running J cancelled");
+    when(
+        o.cancel == Err(CancelError::Unknown),
+        "a cancel before register: unknown",
+    );
+    when(o.expired, "J expired");
+    when(o.final_j == JobState::Completed, "J completed");
+    when(
+        b.state_at_end == Some(JobState::Cancelled),
+        "J's stream ended cancelled",
+    );
+    when(
+        !o.dropped_j.is_empty(),
+        "an event dropped from J's full buffer",
+    );
+    when(
+        b.events.iter().any(|e| matches!(e, StreamEvent::Lagged(_))),
+        "J's stream announced lagged",
+    );
+    when(
+        o.waiting_sends.contains(&Sent::NoChannel),
+        "a waiting send outlived its channel",
+    );
+    reached
+}
+
+/// The model is not vacuous: under the random scheduler its executions reach every
+/// situation the properties are about — takes before the job exists and after it ended,
+/// cancels of queued and running jobs, expiry, completion, full buffers announced as
+/// `lagged`, and a waiting send whose channel was removed under it.
+#[test]
+fn the_schedules_reach_every_situation() {
+    let reached = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let runner = Runner::new(
+        RandomScheduler::new_from_seed(seed(), 2_000),
+        Config::default(),
+    );
+    let sink = reached.clone();
+    runner.run(move || {
+        let (outcome, _) = world::run();
+        sink.lock().unwrap().extend(situations(&outcome));
+    });
+    let reached = reached.lock().unwrap();
+    let every = [
+        "a take before register: unknown",
+        "J streamed and started",
+        "J taken after it ended: no start",
+        "a duplicate take: taken",
+        "a queued J cancelled",
+        "a running J cancelled",
+        "a cancel before register: unknown",
+        "J expired",
+        "J completed",
+        "J's stream ended cancelled",
+        "an event dropped from J's full buffer",
+        "J's stream announced lagged",
+        "a waiting send outlived its channel",
+    ];
+    let missing: Vec<_> = every.iter().filter(|s| !reached.contains(*s)).collect();
+    assert!(missing.is_empty(), "never reached: {missing:?}");
 }
 
 /// Replays the schedule in `RBEE_MODEL_SCHEDULE` (as printed by a failing run) once,
@@ -222,8 +321,11 @@ fn correct() -> Outcome {
             },
         ],
         stream_k: streamed(&job_k(), &[0, 1], JobState::Completed),
-        delivered_j: vec![0, 2, 1],
+        delivered_j: vec![0, 1, 2],
         delivered_k: vec![0, 1],
+        dropped_j: Vec::new(),
+        dropped_k: Vec::new(),
+        waiting_sends: vec![Sent::Delivered(2), Sent::NoChannel],
         cancel: Err(CancelError::Terminal("completed")),
         expired: false,
         final_j: JobState::Completed,
@@ -312,13 +414,37 @@ fn each_property_fires_on_an_outcome_that_breaks_it() {
         names(properties::delivered_events_are_read(&lost)),
         ["delivery"]
     );
-    let mut lagged = correct();
-    lagged.streams_j[0]
-        .events
-        .push(StreamEvent::Lagged(rbee::event::Lagged { dropped: 1 }));
+    let lagged = |dropped| StreamEvent::Lagged(rbee::event::Lagged { dropped });
+    let mut announced = correct();
+    announced.streams_j[0].events = vec![
+        narration(job_j(), 0),
+        lagged(2),
+        narration(job_j(), 3),
+        lagged(1),
+    ];
+    announced.delivered_j = vec![0, 3];
+    announced.dropped_j = vec![1, 2, 4];
     assert_eq!(
-        names(properties::delivered_events_are_read(&lagged)),
+        names(properties::delivered_events_are_read(&announced)),
+        Vec::<&str>::new()
+    );
+    let mut silent_gap = announced.clone();
+    silent_gap.streams_j[0].events.remove(1);
+    assert_eq!(
+        names(properties::delivered_events_are_read(&silent_gap)),
+        ["delivery", "delivery"]
+    );
+    let mut phantom = correct();
+    phantom.streams_j[0].events.push(lagged(1));
+    assert_eq!(
+        names(properties::delivered_events_are_read(&phantom)),
         ["delivery"]
+    );
+    let mut dropped_while_waiting = correct();
+    dropped_while_waiting.waiting_sends.push(Sent::Full);
+    assert_eq!(
+        names(properties::waiting_sends_never_drop(&dropped_while_waiting)),
+        ["backpressure"]
     );
 
     let mut overwritten = correct();

@@ -4,7 +4,7 @@
 
 use crate::world::{job_j, job_k, Outcome, StreamSeen};
 use rbee::event::StreamEvent;
-use rbee::hub::TakeError;
+use rbee::hub::{Sent, TakeError};
 use rbee::ids::JobId;
 use rbee::observer::JobState;
 use rbee::server::terminal_for;
@@ -37,6 +37,7 @@ pub fn violations(o: &Outcome) -> Vec<Violation> {
     found.extend(at_most_once(o));
     found.extend(expired_jobs_never_ran(o));
     found.extend(delivered_events_are_read(o));
+    found.extend(waiting_sends_never_drop(o));
     found.extend(terminal_states_are_final(o));
     found.extend(nothing_left_behind(o));
     found
@@ -179,44 +180,74 @@ pub fn expired_jobs_never_ran(o: &Outcome) -> Vec<Violation> {
     }
 }
 
-/// `delivery` — nothing is lost from a stream: the stream that holds a job's receiver reads
+/// `delivery` — nothing is lost unannounced: the stream holding a job's receiver reads
 /// every event the hub accepted into that job's channel — those emitted between register
-/// and take included — in `seq` order, without a `lagged` gap (SPEC §4.1, §4.3; the buffer
-/// is far larger than what the model emits).
+/// and take included — in `seq` order, and every event the synchronous path dropped from the
+/// full buffer is announced by a `lagged` event covering exactly its gap (SPEC §3, §4.1,
+/// §4.3).
 pub fn delivered_events_are_read(o: &Outcome) -> Vec<Violation> {
     let mut found = Vec::new();
     let streams = o
         .streams_j
         .iter()
-        .map(|s| (job_j(), s, &o.delivered_j))
-        .chain([(job_k(), &o.stream_k, &o.delivered_k)]);
-    for (job, seen, delivered) in streams {
+        .map(|s| (job_j(), s, &o.delivered_j, &o.dropped_j))
+        .chain([(job_k(), &o.stream_k, &o.delivered_k, &o.dropped_k)]);
+    for (job, seen, delivered, dropped) in streams {
         if seen.take.is_err() {
             continue;
         }
         let read = read_seqs(seen);
-        // The hub's `Deliver` records of the waiting path are made after its lock is
-        // released, so they may be out of `seq` order; what was read must not be.
-        let mut delivered = delivered.clone();
-        delivered.sort_unstable();
-        if read != delivered {
+        if read != *delivered {
             found.push(violation(
                 "delivery",
                 format!("{job}'s stream read seqs {read:?}, the hub accepted {delivered:?}"),
             ));
         }
-        if let Some(lagged) = seen
-            .events
-            .iter()
-            .find(|e| matches!(e, StreamEvent::Lagged(_)))
-        {
+        let mut expected = 0;
+        let mut announced = Vec::new();
+        for event in &seen.events {
+            match event {
+                StreamEvent::Lagged(lagged) => {
+                    announced.extend(expected..expected + lagged.dropped);
+                    expected += lagged.dropped;
+                }
+                StreamEvent::Narration(_) | StreamEvent::Data(_) => {
+                    let seq = event.seq().unwrap_or_default();
+                    if seq != expected {
+                        found.push(violation(
+                            "delivery",
+                            format!("{job}'s stream read seq {seq} where {expected} was due, with no lagged event between"),
+                        ));
+                    }
+                    expected = seq + 1;
+                }
+                StreamEvent::Terminal(_) => {}
+            }
+        }
+        if announced != *dropped {
             found.push(violation(
                 "delivery",
-                format!("{job}'s stream read {lagged:?}"),
+                format!("{job}'s stream announced seqs {announced:?} as lagged, the hub dropped {dropped:?}"),
             ));
         }
     }
     found
+}
+
+/// `backpressure` — the waiting path never drops: an executor's `send_wait` is delivered,
+/// or finds no channel (its job ended under it), never dropped for a full buffer (SPEC
+/// §4.3, historical bug 13).
+pub fn waiting_sends_never_drop(o: &Outcome) -> Vec<Violation> {
+    o.waiting_sends
+        .iter()
+        .filter(|sent| **sent == Sent::Full)
+        .map(|_| {
+            violation(
+                "backpressure",
+                "a send on the waiting path was dropped for a full buffer".to_owned(),
+            )
+        })
+        .collect()
 }
 
 fn read_seqs(seen: &StreamSeen) -> Vec<u64> {

@@ -8,7 +8,7 @@
 
 use rbee::clock::Clock;
 use rbee::event::{StreamEvent, Terminal};
-use rbee::hub::{Body, Hub, TakeError, QUEEN_CAPACITY};
+use rbee::hub::{Body, Hub, Sent, TakeError};
 use rbee::ids::JobId;
 use rbee::lifecycle::{CancelError, Lifecycle};
 use rbee::observer::{HubRecord, JobState, Observer, SharedObserver};
@@ -24,6 +24,11 @@ use std::sync::{Arc, Mutex};
 pub fn job_j() -> JobId {
     JobId::from_bits(0x1)
 }
+
+/// Buffer of the model's channels: small, so that the synchronous path drops (and the
+/// stream must say `lagged`) and the waiting path waits for the reader, under every
+/// interleaving of the two with the reader and with the channel's removal.
+pub const CAPACITY: usize = 2;
 
 /// The other job on the same hub: none of its events may reach J's stream, nor J's its.
 pub fn job_k() -> JobId {
@@ -52,13 +57,31 @@ impl History {
     /// The sequence numbers the hub accepted into `job`'s channel (`Deliver` records: the
     /// event was queued, so a stream holding the receiver must read it).
     pub fn delivered(&self, job: &JobId) -> Vec<u64> {
-        self.records()
+        self.seqs(job, |r| match r {
+            HubRecord::Deliver { job, seq, .. } => Some((job, *seq)),
+            _ => None,
+        })
+    }
+
+    /// The sequence numbers the hub dropped from `job`'s full buffer (`DropFull` records: the
+    /// stream must announce each as part of a `lagged` gap).
+    pub fn dropped(&self, job: &JobId) -> Vec<u64> {
+        self.seqs(job, |r| match r {
+            HubRecord::DropFull { job, seq } => Some((job, *seq)),
+            _ => None,
+        })
+    }
+
+    fn seqs(&self, job: &JobId, pick: impl Fn(&HubRecord) -> Option<(&JobId, u64)>) -> Vec<u64> {
+        let mut seqs: Vec<u64> = self
+            .records()
             .iter()
-            .filter_map(|r| match r {
-                HubRecord::Deliver { job: j, seq, .. } if j == job => Some(*seq),
-                _ => None,
-            })
-            .collect()
+            .filter_map(|r| pick(r).filter(|(j, _)| *j == job).map(|(_, seq)| seq))
+            .collect();
+        // The waiting path records after releasing the channel's lock, so records may be
+        // out of `seq` order.
+        seqs.sort_unstable();
+        seqs
     }
 
     /// A copy of every record so far.
@@ -100,17 +123,23 @@ impl StreamSeen {
 }
 
 /// What one execution produced, read once every thread has finished.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Outcome {
     /// The stream requests for J (the client's, which retries an early "unknown", and a
     /// duplicate request).
     pub streams_j: Vec<StreamSeen>,
     /// The stream of K.
     pub stream_k: StreamSeen,
-    /// Sequence numbers the hub accepted into J's channel.
+    /// Sequence numbers the hub accepted into J's channel, ascending.
     pub delivered_j: Vec<u64>,
-    /// Sequence numbers the hub accepted into K's channel.
+    /// Sequence numbers the hub accepted into K's channel, ascending.
     pub delivered_k: Vec<u64>,
+    /// Sequence numbers the hub dropped from J's full buffer, ascending.
+    pub dropped_j: Vec<u64>,
+    /// Sequence numbers the hub dropped from K's full buffer, ascending.
+    pub dropped_k: Vec<u64>,
+    /// What each executor's send on the waiting path (`send_wait`) answered.
+    pub waiting_sends: Vec<Sent>,
     /// The answer to the DELETE of J.
     pub cancel: Result<JobState, CancelError>,
     /// Whether J's TTL timer expired it.
@@ -134,20 +163,24 @@ fn line(action: &str) -> Body {
     }
 }
 
-/// The job's executor, as `Node::execute`: it narrates on the synchronous path and on the
-/// waiting path (bulk output), then ends the job `completed` — `end` records the state,
-/// then closes the channel.
-fn execute(lc: &Lifecycle, job: &Job) {
+/// The job's executor, as `Node::execute`: it narrates two lines on the synchronous path
+/// (which drops when the buffer is full) and one on the waiting path (bulk output, which
+/// waits for the reader instead), then ends the job
+/// `completed` — `end` records the state, then closes the channel. Returns what the
+/// waiting send answered.
+fn execute(lc: &Lifecycle, job: &Job) -> Sent {
     lc.hub().send(&job.id, line("work"));
-    block_on(lc.hub().send_wait(&job.id, line("bulk")));
+    lc.hub().send(&job.id, line("more_work"));
+    let waited = block_on(lc.hub().send_wait(&job.id, line("bulk")));
     lc.end(job, JobState::Completed);
+    waited
 }
 
 /// A stream request (`GET /v1/jobs/{id}/stream`): `Node::take` (take, then `start`, which
 /// spawns the executor if it hands out the payload), then `server::job_stream` (drain, read
 /// the state for the terminal, `stream_finished`). An "unknown" answer is retried up to
 /// `attempts` times, as a client racing the job's creation would.
-fn stream(lc: &Lifecycle, id: &JobId, attempts: usize) -> (StreamSeen, Option<JoinHandle<()>>) {
+fn stream(lc: &Lifecycle, id: &JobId, attempts: usize) -> (StreamSeen, Option<JoinHandle<Sent>>) {
     let mut answer = lc.take(id);
     for _ in 1..attempts {
         if !matches!(answer, Err(TakeError::Unknown)) {
@@ -170,6 +203,9 @@ fn stream(lc: &Lifecycle, id: &JobId, attempts: usize) -> (StreamSeen, Option<Jo
     let mut events = Vec::new();
     while let Some(event) = block_on(rx.recv()) {
         events.push(event);
+        // Writing the event to the client is an await point of the real stream: other
+        // tasks run before it reads the next one.
+        thread::yield_now();
     }
     let state = job.state();
     let terminal = terminal_for(&state);
@@ -190,7 +226,7 @@ fn lifecycle(history: &Arc<History>) -> Lifecycle {
     let clock = Clock::start();
     let observer: SharedObserver = history.clone();
     Lifecycle::new(
-        Hub::new(QUEEN_CAPACITY, clock, observer.clone()),
+        Hub::new(CAPACITY, clock, observer.clone()),
         JobRegistry::new(clock, observer.clone()),
         observer,
         clock,
@@ -203,14 +239,18 @@ fn lifecycle(history: &Arc<History>) -> Lifecycle {
 ///   job to D, as `Node::create` spawns the timer) and narrates one more line before anyone
 ///   streams it;
 /// - **B** is J's client: it takes the stream (retrying "unknown" while J may not exist
-///   yet), starts J (spawning the executor **E**), drains, reads the state, finishes;
+///   yet), starts J (spawning the executor **E**), drains (yielding after each event, as
+///   the real stream does while it writes it), reads the state, finishes;
 /// - **B2** is a duplicate stream request for J: one take, which must lose to B or find J
 ///   gone;
 /// - **C** cancels J (`DELETE`), once;
 /// - **D** is J's TTL timer firing: if J is still queued when the timer's task is polled (a
 ///   `start` aborts the timer, so a timer that sees `running` never runs), it ends J
 ///   `expired` with `end_unstreamed`;
-/// - **F** runs job K through its whole life on the same hub.
+/// - **F** runs job K through its whole life on the same hub (register, take, start with
+///   its own executor, drain, finish).
+///
+/// The buffer holds [`CAPACITY`] events, so J's two lines sent before anyone reads fill it.
 pub fn run() -> (Outcome, Vec<HubRecord>) {
     let history = Arc::new(History::default());
     let lc = lifecycle(&history);
@@ -251,31 +291,32 @@ pub fn run() -> (Outcome, Vec<HubRecord>) {
         thread::spawn(move || {
             let job = lc.register(k.clone(), Operation::Status {}, "queen");
             let (seen, executor) = stream(&lc, &k, 1);
-            if let Some(e) = executor {
-                e.join().expect("K's executor");
-            }
-            (job, seen)
+            let waited = executor.map(|e| e.join().expect("K's executor"));
+            (job, seen, waited)
         })
     };
 
     let job = a.join().expect("A");
     let mut streams_j = Vec::new();
+    let mut waiting_sends = Vec::new();
     for s in [b, b2] {
         let (seen, executor) = s.join().expect("stream of J");
-        if let Some(e) = executor {
-            e.join().expect("J's executor");
-        }
+        waiting_sends.extend(executor.map(|e| e.join().expect("J's executor")));
         streams_j.push(seen);
     }
     let cancel = c.join().expect("C");
     let expired = d.join().expect("D");
-    let (job_k, stream_k) = f.join().expect("F");
+    let (job_k, stream_k, waited_k) = f.join().expect("F");
+    waiting_sends.extend(waited_k);
 
     let outcome = Outcome {
         streams_j,
         stream_k,
         delivered_j: history.delivered(&j),
         delivered_k: history.delivered(&k),
+        dropped_j: history.dropped(&j),
+        dropped_k: history.dropped(&k),
+        waiting_sends,
         cancel,
         expired,
         final_j: job.state(),
