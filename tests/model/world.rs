@@ -19,6 +19,7 @@ use shuttle::future::block_on;
 use shuttle::sync::mpsc;
 use shuttle::thread::{self, JoinHandle};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The job every thread races on.
 pub fn job_j() -> JobId {
@@ -204,8 +205,10 @@ fn stream(lc: &Lifecycle, id: &JobId, attempts: usize) -> (StreamSeen, Option<Jo
     while let Some(event) = block_on(rx.recv()) {
         events.push(event);
         // Writing the event to the client is an await point of the real stream: other
-        // tasks run before it reads the next one.
-        thread::yield_now();
+        // tasks may run before it reads the next one. A plain scheduling point (shuttle's
+        // `sleep` does not model time): `yield_now` would also tell PCT that this thread
+        // spins, and PCT would then starve the stream behind every other thread.
+        thread::sleep(Duration::ZERO);
     }
     let state = job.state();
     let terminal = terminal_for(&state);
