@@ -2,8 +2,8 @@
 //! [`rbee::lifecycle`] — under thread interleavings chosen by the **shuttle** model checker.
 //!
 //! Built only with the `model-check` feature, which swaps those modules' locks and atomics
-//! for shuttle's (`src/sync.rs`); run it with `scripts/model-check.sh` (or
-//! `cargo test -p rbee --features model-check --test model --release`).
+//! for shuttle's (`src/sync.rs`); run it with `scripts/model-check.sh` (what CI runs:
+//! `cargo test -p rbee --features model-check --test model`, a debug build, ~10 s of tests).
 //!
 //! # What runs
 //!
@@ -11,8 +11,10 @@
 //! streams it (take, start, drain, terminal from the state, `stream_finished`) while a
 //! duplicate stream request, a `DELETE`, and J's TTL timer race it, and job K lives its
 //! whole life on the same hub. [`properties`] checks SPEC §4 on the outcome: isolation, a
-//! single receiver, the terminal derived from the final state, at-most-once, every accepted
-//! event read, nothing left behind. The tests run thousands of executions under shuttle's
+//! single receiver, the terminal derived from the final state, at-most-once, an expired job
+//! never ran, every accepted event read and every dropped one announced, the waiting path
+//! never dropping, terminal states final, nothing left behind. The tests run thousands of
+//! executions under shuttle's
 //! random scheduler and under PCT (which favours schedules with few, well-placed
 //! preemptions, where most concurrency bugs live); a failure prints the schedule, and
 //! [`replay_a_printed_schedule`] runs exactly that schedule again.
@@ -20,18 +22,17 @@
 //! # Why shuttle, not loom
 //!
 //! The hub's channels are `tokio::sync::mpsc` and `JobReceiver::recv` is async. Neither
-//! checker can instrument tokio's internals (tokio switches to loom's types only when
-//! *tokio itself* is built with `--cfg loom`, which needs loom as tokio's dependency and
-//! would also change tokio for the whole build). Both checkers run one thread at a time and
+//! checker can instrument tokio's internals (tokio switches to loom's types only under
+//! `--cfg loom`, for its own tests: loom is one of tokio's dev-dependencies). Both checkers run one thread at a time and
 //! switch only at their own primitives, so an uninstrumented mpsc operation executes as one
 //! indivisible step; what remains is the async `recv`, which shuttle runs under its own
 //! executor (`shuttle::future::block_on`, with a waker that tokio's channel wakes like any
 //! other) and schedules like a thread. The choice was made on three grounds:
-//! - **Scale.** This model has seven threads and some hundred scheduling points per
+//! - **Scale.** This model has up to nine threads and 130–200 scheduling points per
 //!   execution (every lock of the hub, the registry and each job). Loom explores every
 //!   interleaving up to a preemption bound, which does not finish at that size; shuttle's
-//!   randomized and PCT schedulers sample it at a few thousand executions per second, and
-//!   PCT gives a probabilistic guarantee per bug depth.
+//!   randomized and PCT schedulers sample it at ~2,000 executions per second in a debug
+//!   build, and PCT gives a probabilistic guarantee per bug depth.
 //! - **Replay.** A shuttle failure prints a schedule string that `shuttle::replay` re-runs
 //!   exactly: [`replay_a_printed_schedule`] and `scripts/model-check.sh --replay`.
 //! - **Facade.** Shuttle re-exports `std`'s `Arc`, so `Arc<Job>` stays the type that
@@ -39,8 +40,9 @@
 //!
 //! What shuttle cannot give: a proof. A passing run says that no sampled schedule breaks a
 //! property, not that none does; and tokio's mpsc is trusted as an atomic black box (tokio
-//! checks it with loom itself). `docs/mutation.md` lists what the model found and what it
-//! caught when bugs were put back.
+//! checks it with loom itself). `docs/mutation.md` §3 lists what the model found in the
+//! current code ([`KNOWN_FINDINGS`]) and what it caught when bugs were put back
+//! (`scripts/model-bugs/`).
 
 mod properties;
 mod world;
