@@ -12,9 +12,8 @@ use crate::event::{Data, Lagged, Narration, StreamEvent};
 use crate::ids::JobId;
 use crate::observer::{HubRecord, SharedObserver};
 use crate::probe::Probe;
+use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 
 /// Buffer of a queen's job channels (SPEC §4).
@@ -221,7 +220,15 @@ impl Hub {
     /// Takes the job's single receiver. A second take gets [`TakeError::Taken`].
     pub fn take(&self, job: &JobId) -> Result<JobReceiver, TakeError> {
         let channel = self.channel(job).ok_or(TakeError::Unknown)?;
-        let rx = channel.lock().rx.take().ok_or(TakeError::Taken)?;
+        let rx = {
+            let mut state = channel.lock();
+            // Removed between the lookup and this lock (a cancel, an expiry on another
+            // thread): the job is gone, which is 404, not "already taken".
+            if state.tx.is_none() {
+                return Err(TakeError::Unknown);
+            }
+            state.rx.take().ok_or(TakeError::Taken)?
+        };
         self.record(|| HubRecord::Take { job: job.clone() });
         Ok(JobReceiver {
             job: job.clone(),

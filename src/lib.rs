@@ -21,6 +21,7 @@
 //! | [`context`] | the narration context, the spawn helper and the emit functions |
 //! | [`registry`] | jobs, their state machine, at-most-once payloads |
 //! | [`lifecycle`] | the job life cycle as synchronous steps over hub and registry |
+//! | `sync` (private) | the locks and atomics of `hub`, `registry` and `lifecycle`: `std`'s, or the shuttle model checker's with the `model-check` feature (`tests/model`) |
 //! | [`operation`] | the operations, their JSON form, validation and deadlines |
 //! | [`hive`] | a hive's catalogue and workers, and the hive operation handlers |
 //! | [`node`] | one queen or hive process: the job life cycle |
@@ -61,3 +62,4 @@ pub mod relay;
 pub mod server;
 pub mod spawn;
 pub mod sse_reader;
+mod sync;

@@ -20,7 +20,7 @@ use crate::ids::JobId;
 use crate::observer::{HubRecord, JobState, SharedObserver};
 use crate::operation::Operation;
 use crate::registry::{Job, JobRegistry};
-use std::sync::Arc;
+use crate::sync::Arc;
 
 /// Why a job could not be cancelled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,10 +133,11 @@ impl Lifecycle {
         self.close(job);
     }
 
-    /// Ends a job nobody streams (cancel before take, expiry): its entry goes at once.
-    /// Returns whether this call ended it.
+    /// Ends a job nobody streams (its TTL expired) — only while it is still queued: a
+    /// stream that has started it keeps it. Its entry goes at once. Returns whether this
+    /// call ended it.
     pub fn end_unstreamed(&self, job: &Job, state: JobState) -> bool {
-        let ended = self.finish(job, state).is_some();
+        let ended = self.jobs.finish_queued(job, state);
         if ended {
             self.close(job);
             self.jobs.remove(&job.id);

@@ -10,8 +10,8 @@ use crate::ids::JobId;
 use crate::observer::{HubRecord, JobState, SharedObserver};
 use crate::operation::Operation;
 use crate::perturb::{Perturb, Point};
+use crate::sync::{Arc, Mutex, MutexGuard};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::task::AbortHandle;
 
 /// One job's entry.
@@ -147,9 +147,27 @@ impl JobRegistry {
     /// Moves the job to a terminal `state` unless it is already terminal, aborting its
     /// remaining tasks. Returns the state it left, or `None` if the job had already ended.
     pub fn finish(&self, job: &Job, state: JobState) -> Option<JobState> {
+        self.finish_from(job, state, |from| !from.is_terminal())
+    }
+
+    /// Moves the job to a terminal `state` only if it is still *queued* (nobody took its
+    /// stream): an expiry. Checked under the job's lock, so a stream that starts the job at
+    /// the same moment wins or loses as a whole — a timer that fired as the job started
+    /// must not end a running job. Returns whether it did.
+    pub fn finish_queued(&self, job: &Job, state: JobState) -> bool {
+        self.finish_from(job, state, |from| *from == JobState::Queued)
+            .is_some()
+    }
+
+    fn finish_from(
+        &self,
+        job: &Job,
+        state: JobState,
+        leaves: impl FnOnce(&JobState) -> bool,
+    ) -> Option<JobState> {
         debug_assert!(state.is_terminal());
         let mut inner = job.lock();
-        if inner.state.is_terminal() {
+        if !leaves(&inner.state) {
             return None;
         }
         let previous = std::mem::replace(&mut inner.state, state.clone());
@@ -217,6 +235,20 @@ mod tests {
         );
         assert_eq!(reg.finish(&job, JobState::Completed), None);
         assert_eq!(job.state(), JobState::Cancelled);
+    }
+
+    /// An expiry ends a queued job and nothing else: once the stream has started the job,
+    /// a TTL timer that fired a moment too late changes nothing.
+    #[tokio::test]
+    async fn an_expiry_ends_only_a_queued_job() {
+        let reg = registry();
+        let queued = reg.insert(JobId::from_bits(1), Operation::Status {});
+        assert!(reg.finish_queued(&queued, JobState::Expired));
+        assert_eq!(queued.state(), JobState::Expired);
+        let running = reg.insert(JobId::from_bits(2), Operation::Status {});
+        reg.start(&running);
+        assert!(!reg.finish_queued(&running, JobState::Expired));
+        assert_eq!(running.state(), JobState::Running);
     }
 
     #[tokio::test]
