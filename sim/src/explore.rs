@@ -195,6 +195,10 @@ pub fn explore(cfg: &ExploreConfig, progress: &(dyn Fn() + Sync)) -> Vec<SeedRes
     let results = Mutex::new(Vec::with_capacity(seeds.len()));
     std::thread::scope(|scope| {
         for _ in 0..cfg.threads.max(1) {
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "each thread runs whole simulations, one at a time: a run never sees another thread"
+            )]
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else { break };

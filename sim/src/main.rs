@@ -229,6 +229,10 @@ fn explore_cmd(cfg: &ExploreConfig, require_coverage: Option<u64>) -> ExitCode {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "wall time is reported on stderr, never part of a summary or a trace"
+    )]
     let wall = std::time::Instant::now();
     let results = explore(cfg, &|| bar.inc(1));
     bar.finish_and_clear();
@@ -290,6 +294,10 @@ fn replay(
         }
     };
     let seed = seed.unwrap_or(scenario.seed);
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "wall time is reported on stderr, never part of a summary or a trace"
+    )]
     let wall = std::time::Instant::now();
     let trace = match log.run(|| run(&scenario, RunOptions::new(seed))) {
         Ok(trace) => trace,

@@ -254,6 +254,10 @@ pub fn shrink(
     let mut search = Search {
         fails,
         budget,
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the shrink budget's wall-time limit, read between whole runs"
+        )]
         started: Instant::now(),
         runs: 0,
         out_of_budget: false,

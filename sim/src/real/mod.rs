@@ -95,6 +95,10 @@ impl Outcome {
 
 /// Runs `scenario` for real against `source` and simulated at `seed`, checks and compares.
 pub fn execute(scenario: &Scenario, source: &QueenSource, seed: u64) -> Result<Outcome, String> {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a real run's own wall time, reported, outside any simulation"
+    )]
     let wall = Instant::now();
     let real = run::run(scenario, source)?;
     let real_ms = wall.elapsed().as_millis();

@@ -279,6 +279,10 @@ fn start_by_hand(args: &[&str]) -> (Started, String) {
         let line = line.expect("stderr is readable");
         if let Some(url) = line.strip_prefix("rbee listening on ") {
             let url = url.to_owned();
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "drains a real child process's stderr; no simulation involved"
+            )]
             std::thread::spawn(move || lines.for_each(drop));
             return (started, url);
         }
