@@ -6,7 +6,7 @@ use rbee_sim::explore::{explore, summary, under_covered, ExploreConfig, Recheck}
 use rbee_sim::generate::GenConfig;
 use rbee_sim::log::Log;
 use rbee_sim::report::{transcripts, verdicts};
-use rbee_sim::scenario::{Scenario, MAX_SEED};
+use rbee_sim::scenario::{Scenario, MAX_SEED, MAX_TICK_MS};
 use rbee_sim::world::{run, RunOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +54,9 @@ enum Command {
         /// Schedule faults (as `explore --faults`).
         #[arg(long)]
         faults: bool,
+        /// Simulated ms per step (as `explore --tick-ms`).
+        #[arg(long, value_name = "MS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_TICK_MS))]
+        tick_ms: u64,
     },
     /// Run a scenario against real `rbee` processes; check what the keepers saw and compare
     /// every job with the simulated run of the same file.
@@ -81,6 +84,9 @@ enum Command {
         /// Schedule faults (partitions, holds, crashes).
         #[arg(long)]
         faults: bool,
+        /// Simulated ms per step of every generated scenario (its `tick_ms`).
+        #[arg(long, value_name = "MS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_TICK_MS))]
+        tick_ms: u64,
         /// Directory for failing scenarios (and summary.txt).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -90,6 +96,10 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Runs a failing seed may spend on shrinking (0: report it unshrunk); shrinking
+        /// also stops after 60 s.
+        #[arg(long, value_name = "N", default_value_t = 300)]
+        shrink_runs: usize,
         /// Run every Nth seed twice in this process and compare traces (0: never).
         #[arg(long, value_name = "N", default_value_t = 1)]
         recheck_every: u64,
@@ -118,10 +128,16 @@ fn parse_shard(s: &str) -> Result<(u64, u64), String> {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Generate { seed, jobs, faults } => {
+        Command::Generate {
+            seed,
+            jobs,
+            faults,
+            tick_ms,
+        } => {
             let gen = GenConfig {
                 max_jobs: jobs.max(1),
                 faults,
+                tick_ms,
                 ..GenConfig::default()
             };
             print!("{}", rbee_sim::generate::scenario(seed, gen).to_toml());
@@ -159,9 +175,11 @@ fn main() -> ExitCode {
             from,
             jobs,
             faults,
+            tick_ms,
             out,
             shard,
             threads,
+            shrink_runs,
             recheck_every,
             cross_process_every,
             require_coverage,
@@ -171,6 +189,7 @@ fn main() -> ExitCode {
             let gen = GenConfig {
                 max_jobs: jobs.max(1),
                 faults,
+                tick_ms,
                 ..GenConfig::default()
             };
             let cfg = ExploreConfig {
@@ -180,7 +199,10 @@ fn main() -> ExitCode {
                 gen,
                 out,
                 threads,
-                shrink_budget: rbee_sim::shrink::Budget::default(),
+                shrink_budget: rbee_sim::shrink::Budget {
+                    runs: shrink_runs,
+                    ..rbee_sim::shrink::Budget::default()
+                },
                 recheck: Recheck {
                     every: recheck_every,
                     cross_every: cross_process_every,
