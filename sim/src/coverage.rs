@@ -21,11 +21,14 @@ use rbee::ids::JobId;
 use rbee::observer::{HubRecord, JobState};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A reader's silence limit (SPEC §3).
+const SILENCE_MS: u64 = 15_000;
+
 /// How often each probe was hit in one run (or a sum of runs), by name.
 pub type Hits = BTreeMap<&'static str, u64>;
 
 /// Every probe, with what it means, in report order.
-pub const PROBES: [(&str, &str); 47] = [
+pub const PROBES: [(&str, &str); 49] = [
     // Sends for a job without a channel (SPEC §4.3), by why there is none and where.
     (
         "no_channel_removed@queen",
@@ -146,6 +149,15 @@ pub const PROBES: [(&str, &str); 47] = [
         "a model listing with two or more models",
     ),
     ("job_after_restart", "a restarted process created a job"),
+    // Slow but healthy.
+    (
+        "silence_kept_alive",
+        "a job ended done after 15 s or more without an event",
+    ),
+    (
+        "outlived_ttl",
+        "a streamed job ended done later than its TTL after submit",
+    ),
     // Outcomes the checkers judge.
     ("job_executed", "a job's payload was executed"),
     ("job_failed", "a job ended in a handler error"),
@@ -232,6 +244,10 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
         }
     }
 
+    // Per scenario job: when it was submitted, its last event, its longest silence.
+    let mut submitted_at: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut last_event: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut longest_gap: BTreeMap<usize, u64> = BTreeMap::new();
     let mut lives = Lives::default();
     let mut restarted: BTreeSet<&str> = BTreeSet::new();
     let mut created: BTreeMap<(&str, u32, &JobId), u64> = BTreeMap::new();
@@ -263,25 +279,49 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
                 hit(&format!("perturb_{point}"));
                 hit("perturb_any");
             }
-            What::Received { event, .. } => match event {
-                StreamEvent::Lagged(_) => hit("lagged_notice"),
-                StreamEvent::Data(d) => {
-                    let listed = |field: &str| d.payload[field].as_array().map_or(0, Vec::len);
-                    if d.action == "worker_list" && listed("workers") >= 2 {
-                        hit("list_workers_2plus");
-                    }
-                    if d.action == "model_list" && listed("models") >= 2 {
-                        hit("list_models_2plus");
-                    }
+            What::Received { event, index, .. } => {
+                let last = last_event
+                    .insert(*index, e.t)
+                    .or(submitted_at.get(index).copied());
+                if let Some(last) = last {
+                    let gap = longest_gap.entry(*index).or_default();
+                    *gap = (*gap).max(e.t.saturating_sub(last));
                 }
-                StreamEvent::Terminal(rbee::event::Terminal::Error(m)) if m.contains("hive '") => {
-                    hit("error_naming_hive")
+                match event {
+                    StreamEvent::Lagged(_) => hit("lagged_notice"),
+                    StreamEvent::Data(d) => {
+                        let listed = |field: &str| d.payload[field].as_array().map_or(0, Vec::len);
+                        if d.action == "worker_list" && listed("workers") >= 2 {
+                            hit("list_workers_2plus");
+                        }
+                        if d.action == "model_list" && listed("models") >= 2 {
+                            hit("list_models_2plus");
+                        }
+                    }
+                    StreamEvent::Terminal(rbee::event::Terminal::Error(m))
+                        if m.contains("hive '") =>
+                    {
+                        hit("error_naming_hive")
+                    }
+                    _ => {}
                 }
-                _ => {}
-            },
+            }
+            What::Submit { index, .. } => {
+                submitted_at.insert(*index, e.t);
+            }
             What::Outcome { outcome, index, .. } => {
                 if outcome == "lost" {
                     hit("keeper_lost");
+                }
+                if outcome == "done" {
+                    if let Some(since) = submitted_at.get(index) {
+                        if e.t.saturating_sub(*since) > scenario.ttl_ms {
+                            hit("outlived_ttl");
+                        }
+                    }
+                    if longest_gap.get(index).copied().unwrap_or(0) >= SILENCE_MS {
+                        hit("silence_kept_alive");
+                    }
                 }
                 if scenario
                     .jobs

@@ -264,6 +264,30 @@ fn listing(hives: &[String], keepers: &[String]) -> impl Strategy<Value = Vec<Jo
         })
 }
 
+/// A slow but healthy job: a download (of a model no other job names, so it runs) silent
+/// for 16 s between its two chunks — longer than a reader's silence limit (SPEC §3) and than
+/// the generated TTL. Only keep-alives carry its stream; it must end done.
+fn slow(hives: &[String], keepers: &[String]) -> impl Strategy<Value = JobPlan> {
+    (
+        proptest::sample::select(hives.to_vec()),
+        proptest::sample::select(keepers.to_vec()),
+        0u64..2500,
+    )
+        .prop_map(|(hive, keeper, at_ms)| JobPlan {
+            keeper,
+            at_ms,
+            operation: Operation::ModelDownload {
+                hive_id: hive,
+                model: "slow-model".into(),
+                chunks: 2,
+                interval_ms: 16_000,
+            },
+            connect_after_ms: 0,
+            expect: Expect::Any,
+            behaviour: Behaviour::Follow,
+        })
+}
+
 /// A long forwarded job in trouble, aimed where the relay and the life cycle are weakest:
 /// a 1.5 s download on one hive and, while it runs, its hive crashes, its link to the
 /// queen is cut or held, or cut — or the queen crashes — just as the job is forwarded (the
@@ -506,6 +530,7 @@ pub fn scenarios(cfg: GenConfig) -> impl Strategy<Value = Scenario> {
                 proptest::collection::vec(job(&sw, &hives, &keepers), 1..=cfg.max_jobs.max(1)),
                 proptest::option::weighted(0.25, listing(&hives, &keepers)),
                 proptest::option::weighted(0.4, trouble(mode, cfg.faults, &hives, &keepers)),
+                proptest::option::weighted(0.05, slow(&hives, &keepers)),
                 proptest::collection::vec(fault(&sw, &hosts, &servers), 0..=2),
             )
         })
@@ -515,9 +540,11 @@ pub fn scenarios(cfg: GenConfig) -> impl Strategy<Value = Scenario> {
                 mut jobs,
                 listing,
                 trouble,
+                slow,
                 faults,
             )| {
                 jobs.extend(listing.into_iter().flatten());
+                jobs.extend(slow);
                 let mut faults: Vec<FaultPlan> = faults.into_iter().flatten().collect();
                 if let Some((job, more)) = trouble {
                     jobs.push(job);
@@ -585,8 +612,9 @@ mod tests {
             assert_eq!(a, b);
             a.validate()
                 .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", a.to_toml()));
-            // Up to 10 drawn jobs, plus a listing workload's 4 to 7 and a job in trouble.
-            assert!(!a.jobs.is_empty() && a.jobs.len() <= 18, "{}", a.jobs.len());
+            // Up to 10 drawn jobs, plus a listing workload's 4 to 7, a job in trouble and a
+            // slow one.
+            assert!(!a.jobs.is_empty() && a.jobs.len() <= 19, "{}", a.jobs.len());
         }
         assert_ne!(
             scenario_tree(1, GenConfig::default()).current(),

@@ -8,6 +8,7 @@ mod contract;
 mod create_before_take;
 mod determinism;
 mod expect;
+mod failure_form;
 mod isolation;
 mod liveness;
 mod missing_channel;
@@ -68,7 +69,7 @@ pub struct Invariant {
 
 /// Every trace checker, in report order. `determinism` compares two traces and is run by
 /// the caller ([`determinism`]).
-pub const CHECKERS: [Invariant; 11] = [
+pub const CHECKERS: [Invariant; 12] = [
     Invariant {
         name: "isolation",
         check: isolation::check,
@@ -128,6 +129,8 @@ pub const CHECKERS: [Invariant; 11] = [
             "relay_silence",
             "relay_link_lost",
             "perturb_finish_close",
+            "silence_kept_alive",
+            "outlived_ttl",
         ],
     },
     Invariant {
@@ -149,6 +152,7 @@ pub const CHECKERS: [Invariant; 11] = [
             "relay_connect_retry",
             "hive_crash_mid_stream",
             "keeper_lost",
+            "silence_kept_alive",
         ],
     },
     Invariant {
@@ -164,6 +168,20 @@ pub const CHECKERS: [Invariant; 11] = [
             "backpressure_wait",
             "perturb_emit",
             "perturb_relay",
+            "silence_kept_alive",
+            "outlived_ttl",
+        ],
+    },
+    Invariant {
+        name: "failure-form",
+        check: failure_form::check,
+        triggers: &[
+            "keeper_lost",
+            "error_naming_hive",
+            "relay_silence",
+            "relay_link_lost",
+            "hive_crash_mid_stream",
+            "silence_kept_alive",
         ],
     },
     Invariant {
