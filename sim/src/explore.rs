@@ -4,15 +4,15 @@
 //! The summary is a function of the seed range alone (wall time is reported apart), so
 //! exploring the same range twice writes identical summaries.
 
-use crate::check::{check_all, exercised, CHECKERS};
-use crate::coverage::{self, Hits, PROBES};
+use crate::check::check_all;
+use crate::coverage::{self, Hits};
 use crate::generate::{scenario, GenConfig};
 use crate::scenario::Scenario;
 use crate::shrink::{shrink, Budget, Shrunk};
+use crate::summary::Summary;
 use crate::trace::{Trace, What};
 use crate::world::{run, RunOptions};
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -282,89 +282,7 @@ pub fn under_covered(results: &[SeedResult], min: u64) -> Vec<(&'static str, u64
         .collect()
 }
 
-/// The deterministic summary of a range: totals and violations per invariant.
+/// The deterministic summary of a range, as a person reads it ([`Summary::text`]).
 pub fn summary(cfg: &ExploreConfig, results: &[SeedResult]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "== explore seeds {}..{} (shard {}/{}), up to {} jobs, faults {}",
-        cfg.from,
-        cfg.from.saturating_add(cfg.seeds),
-        cfg.shard.0,
-        cfg.shard.1,
-        cfg.gen.max_jobs,
-        if cfg.gen.faults { "on" } else { "off" }
-    );
-    let total = |f: fn(&SeedResult) -> u64| results.iter().map(f).sum::<u64>();
-    let _ = writeln!(out, "{:<22} {}", "seeds run", results.len());
-    let _ = writeln!(out, "{:<22} {}", "jobs", total(|r| r.jobs as u64));
-    let _ = writeln!(
-        out,
-        "{:<22} {}",
-        "events received",
-        total(|r| r.events as u64)
-    );
-    let _ = writeln!(out, "{:<22} {} ms", "simulated time", total(|r| r.sim_ms));
-    let failing = results.iter().filter(|r| !r.violations.is_empty()).count();
-    let _ = writeln!(out, "{:<22} {}", "failing seeds", failing);
-    let total = total_hits(results);
-    let _ = writeln!(
-        out,
-        "  {:<20} {:>10}  {:>10}  {:>6}",
-        "invariant", "violations", "exercised", "seeds"
-    );
-    for c in CHECKERS {
-        let name = c.name;
-        let n: usize = results.iter().filter_map(|r| r.violations.get(name)).sum();
-        let seeds = results
-            .iter()
-            .filter(|r| exercised(name, &r.hits).unwrap_or(0) > 0)
-            .count();
-        let hits = exercised(name, &total).unwrap_or(0);
-        let _ = writeln!(out, "  {name:<20} {n:>10}  {hits:>10}  {seeds:>6}");
-    }
-    // Exercised: second runs compared (in this process, and in a fresh one).
-    let diverged = results.iter().filter(|r| r.divergence.is_some()).count();
-    let in_process = results.iter().filter(|r| r.rechecked.in_process).count();
-    let cross = results.iter().filter(|r| r.rechecked.cross_process).count();
-    let _ = writeln!(
-        out,
-        "  {:<20} {diverged:>10}  {:>10}  {:>6}",
-        "determinism",
-        format!("{in_process}+{cross}x"),
-        in_process.max(cross)
-    );
-    let _ = writeln!(out, "== probes {:>27}  {:>6}  first seed", "hits", "seeds");
-    for (name, _) in PROBES {
-        let mut hit = results
-            .iter()
-            .filter(|r| r.hits.get(name).copied().unwrap_or(0) > 0);
-        let first = hit
-            .next()
-            .map_or("-  <- never hit".to_owned(), |r| r.seed.to_string());
-        let seeds = hit.count() + usize::from(first.parse::<u64>().is_ok());
-        let hits = total.get(name).copied().unwrap_or(0);
-        let _ = writeln!(out, "  {name:<32} {hits:>9}  {seeds:>6}  {first}");
-    }
-    for r in results {
-        if let Some((shrunk, path)) = &r.failure {
-            let file = path
-                .as_ref()
-                .map_or("<not written: use --out DIR>".into(), |p| {
-                    p.display().to_string()
-                });
-            let violated: Vec<&str> = r.violations.keys().copied().collect();
-            if let Some(d) = &r.divergence {
-                let _ = writeln!(out, "seed {} diverged: {d}", r.seed);
-            }
-            let _ = writeln!(
-                out,
-                "seed {} failed ({}; shrunk to {}): rbee-sim replay {file}  (logs: RUST_LOG=rbee=debug rbee-sim replay {file} --log run.log)",
-                r.seed,
-                violated.join(", "),
-                shrunk.describe()
-            );
-        }
-    }
-    out
+    Summary::of(cfg, results).text()
 }

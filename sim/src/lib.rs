@@ -26,6 +26,7 @@ pub mod real;
 pub mod report;
 pub mod scenario;
 pub mod shrink;
+pub mod summary;
 pub mod timeline;
 pub mod trace;
 pub mod world;

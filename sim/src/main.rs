@@ -2,11 +2,12 @@
 
 use clap::{Parser, Subcommand};
 use rbee_sim::check::{check_all, determinism};
-use rbee_sim::explore::{explore, summary, under_covered, ExploreConfig, Recheck};
+use rbee_sim::explore::{explore, ExploreConfig, Recheck};
 use rbee_sim::generate::GenConfig;
 use rbee_sim::log::Log;
 use rbee_sim::report::{transcripts, verdicts};
 use rbee_sim::scenario::{Scenario, MAX_SEED, MAX_TICK_MS};
+use rbee_sim::summary::Summary;
 use rbee_sim::world::{run, RunOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,9 @@ enum Command {
         /// SHA-256 prefix is the printed trace hash).
         #[arg(long, value_name = "OUT.jsonl")]
         trace: Option<PathBuf>,
+        /// Also write the results as JSON (schema `rbee-sim/replay`).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
         /// Write the system's tracing output (simulated time, host per line) to this file
         /// instead of stderr; filter from RUST_LOG, else `rbee=debug`. Without it and without
         /// RUST_LOG nothing is logged.
@@ -111,6 +115,22 @@ enum Command {
         /// the ones that were not.
         #[arg(long, value_name = "MIN", num_args = 0..=1, default_missing_value = "1")]
         require_coverage: Option<u64>,
+        /// Also write the summary as JSON (schema `rbee-sim/explore`, see `rbee_sim::summary`).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Merge the JSON summaries of shards of one exploration (`explore --shard I/N --json`)
+    /// into the summary of the whole range; print it, exit as `explore` would.
+    Merge {
+        /// The shards' `--json` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write the merged summary as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// As `explore --require-coverage`.
+        #[arg(long, value_name = "MIN", num_args = 0..=1, default_missing_value = "1")]
+        require_coverage: Option<u64>,
     },
 }
 
@@ -149,6 +169,7 @@ fn main() -> ExitCode {
             check_determinism,
             timeline,
             trace,
+            json,
             log,
         } => {
             let rust_log = std::env::var("RUST_LOG").ok();
@@ -160,6 +181,7 @@ fn main() -> ExitCode {
                     &Outputs {
                         timeline: timeline.as_deref(),
                         trace: trace.as_deref(),
+                        json: json.as_deref(),
                         log: &log,
                     },
                 ),
@@ -183,6 +205,7 @@ fn main() -> ExitCode {
             recheck_every,
             cross_process_every,
             require_coverage,
+            json,
         } => {
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -209,8 +232,13 @@ fn main() -> ExitCode {
                     exe: std::env::current_exe().ok(),
                 },
             };
-            explore_cmd(&cfg, require_coverage)
+            explore_cmd(&cfg, require_coverage, json.as_deref())
         }
+        Command::Merge {
+            files,
+            json,
+            require_coverage,
+        } => merge(&files, json.as_deref(), require_coverage),
     }
 }
 
@@ -234,7 +262,11 @@ fn real(file: &std::path::Path, seed: Option<u64>, queen: Option<&str>) -> ExitC
     }
 }
 
-fn explore_cmd(cfg: &ExploreConfig, require_coverage: Option<u64>) -> ExitCode {
+fn explore_cmd(
+    cfg: &ExploreConfig,
+    require_coverage: Option<u64>,
+    json: Option<&std::path::Path>,
+) -> ExitCode {
     if cfg.from.saturating_add(cfg.seeds) > MAX_SEED {
         eprintln!(
             "error: seeds {}..{} go past the largest seed a scenario file can hold ({MAX_SEED})",
@@ -259,24 +291,40 @@ fn explore_cmd(cfg: &ExploreConfig, require_coverage: Option<u64>) -> ExitCode {
     let results = explore(cfg, &|| bar.inc(1));
     bar.finish_and_clear();
     let secs = wall.elapsed().as_secs_f64();
-    let text = summary(cfg, &results);
-    print!("{text}");
+    let summary = Summary::of(cfg, &results);
     if let Some(dir) = &cfg.out {
         let _ = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(dir.join("summary.txt"), &text));
+            .and_then(|()| std::fs::write(dir.join("summary.txt"), summary.text()));
     }
-    let sim_ms: u64 = results.iter().map(|r| r.sim_ms).sum();
     eprintln!(
         "wall {secs:.1} s on {} thread(s): {:.1} seeds/s, {:.0}x simulated/wall",
         cfg.threads,
         results.len() as f64 / secs.max(1e-9),
-        sim_ms as f64 / 1000.0 / secs.max(1e-9)
+        summary.simulated_ms as f64 / 1000.0 / secs.max(1e-9)
     );
-    if results.iter().any(|r| !r.violations.is_empty()) {
+    report_summary(&summary, json, require_coverage)
+}
+
+/// Prints `summary`, writes it as JSON if asked, and exits as `explore` does: 1 on a
+/// violation, 3 when a probe is under `require_coverage`, 2 when the JSON cannot be written.
+fn report_summary(
+    summary: &Summary,
+    json: Option<&std::path::Path>,
+    require_coverage: Option<u64>,
+) -> ExitCode {
+    print!("{}", summary.text());
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(summary).expect("a summary serialises");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if summary.failing_seeds > 0 {
         return ExitCode::from(1);
     }
     if let Some(min) = require_coverage {
-        let short = under_covered(&results, min);
+        let short = summary.under_covered(min);
         if !short.is_empty() {
             eprintln!(
                 "coverage: {} probe(s) hit fewer than {min} time(s):",
@@ -291,12 +339,48 @@ fn explore_cmd(cfg: &ExploreConfig, require_coverage: Option<u64>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `rbee-sim merge`: the shards' summaries, merged.
+fn merge(
+    files: &[PathBuf],
+    json: Option<&std::path::Path>,
+    require_coverage: Option<u64>,
+) -> ExitCode {
+    let mut merged: Option<Summary> = None;
+    for file in files {
+        let read = std::fs::read_to_string(file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str::<Summary>(&text).map_err(|e| e.to_string()));
+        let summary = match read {
+            Ok(summary) => summary,
+            Err(e) => {
+                eprintln!("error: {}: {e}", file.display());
+                return ExitCode::from(2);
+            }
+        };
+        match &mut merged {
+            None => merged = Some(summary),
+            Some(m) => {
+                if let Err(e) = m.merge(&summary) {
+                    eprintln!("error: {}: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
+    match merged {
+        Some(summary) => report_summary(&summary, json, require_coverage),
+        None => ExitCode::from(2),
+    }
+}
+
 /// Where a replay writes besides stdout.
 struct Outputs<'a> {
     /// An SVG timeline.
     timeline: Option<&'a std::path::Path>,
     /// The canonical trace, one JSON entry per line.
     trace: Option<&'a std::path::Path>,
+    /// The results as JSON.
+    json: Option<&'a std::path::Path>,
     /// The system's log in simulated time.
     log: &'a Log,
 }
@@ -359,16 +443,24 @@ fn replay(
         scenario.mode.name()
     );
     print!("{}", transcripts(&scenario, &trace));
-    print!(
-        "{}",
-        verdicts(&results, &rbee_sim::coverage::hits(&scenario, &trace))
-    );
+    let hits = rbee_sim::coverage::hits(&scenario, &trace);
+    print!("{}", verdicts(&results, &hits));
     eprintln!(
         "simulated {} ms in {} ms of wall time",
         trace.end(),
         wall.elapsed().as_millis()
     );
     println!("trace {}", trace.hash());
+    if let Some(path) = out.json {
+        let shown = file.display().to_string();
+        let report =
+            rbee_sim::report::ReplayJson::of(&shown, &scenario, seed, &trace, &results, &hits);
+        let text = serde_json::to_string_pretty(&report).expect("a report serialises");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     let violated = results.iter().any(|(_, v)| !v.is_empty());
     if violated {
         let file = file.display();

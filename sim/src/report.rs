@@ -1,5 +1,6 @@
 //! What a person reads after a run: each keeper's transcript, one line per received event,
-//! the outcome of each job, and the verdict of every invariant.
+//! the outcome of each job, and the verdict of every invariant — and the same facts as
+//! JSON ([`ReplayJson`]) for machines.
 //!
 //! The text is fully determined by the trace (no wall time, no addresses), so it is also
 //! what the snapshot tests compare.
@@ -116,4 +117,117 @@ pub fn verdicts(results: &[(&'static str, Vec<Violation>)], hits: &Hits) -> Stri
         }
     }
     out
+}
+
+/// A replay's results as JSON (`replay --json FILE`): the same facts as the text, for
+/// dashboards and CI annotations. Schema `rbee-sim/replay`, version [`REPLAY_VERSION`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplayJson {
+    /// Always `rbee-sim/replay`.
+    pub schema: String,
+    /// [`REPLAY_VERSION`].
+    pub version: u32,
+    /// The scenario's name.
+    pub scenario: String,
+    /// The file replayed.
+    pub file: String,
+    /// The seed.
+    pub seed: u64,
+    /// `distributed` or `integrated`.
+    pub mode: String,
+    /// The trace hash (SHA-256 prefix of the canonical trace).
+    pub trace_hash: String,
+    /// Simulated ms of the run.
+    pub simulated_ms: u64,
+    /// Whether any invariant (or `expect`) was violated.
+    pub violated: bool,
+    /// One row per invariant: its violations and how often its triggers were hit.
+    pub invariants: std::collections::BTreeMap<String, ReplayInvariant>,
+    /// Every probe hit at least once, with its hits.
+    pub probes: std::collections::BTreeMap<String, u64>,
+    /// One row per scenario job.
+    pub jobs: Vec<ReplayJob>,
+    /// The command that replays it.
+    pub replay: String,
+}
+
+/// The schema version of [`ReplayJson`].
+pub const REPLAY_VERSION: u32 = 1;
+
+/// One invariant of a replay.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplayInvariant {
+    /// Each violation, as the text prints it.
+    pub violations: Vec<String>,
+    /// Trigger hits (`null` for an invariant without declared triggers).
+    pub exercised: Option<u64>,
+}
+
+/// One scenario job of a replay, as its keeper saw it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplayJob {
+    /// Index in the scenario.
+    pub index: usize,
+    /// The keeper.
+    pub keeper: String,
+    /// The operation's name.
+    pub operation: String,
+    /// `done`, `error`, `cancelled`, `lost`, ... (`none`: no outcome).
+    pub outcome: String,
+    /// The error text, if any.
+    pub message: String,
+    /// Events received.
+    pub events: usize,
+}
+
+impl ReplayJson {
+    /// The JSON report of one replay of `file`.
+    pub fn of(
+        file: &str,
+        scenario: &Scenario,
+        seed: u64,
+        trace: &Trace,
+        results: &[(&'static str, Vec<Violation>)],
+        hits: &Hits,
+    ) -> Self {
+        let jobs = crate::check::view::keeper_jobs(scenario, trace)
+            .into_iter()
+            .map(|k| ReplayJob {
+                index: k.index,
+                keeper: k.plan.keeper.clone(),
+                operation: k.plan.operation.name().to_owned(),
+                outcome: k.outcome.map_or("none", |o| o.1).to_owned(),
+                message: k.outcome.map_or("", |o| o.2).to_owned(),
+                events: k.received.len(),
+            })
+            .collect();
+        Self {
+            schema: "rbee-sim/replay".into(),
+            version: REPLAY_VERSION,
+            scenario: scenario.name.clone(),
+            file: file.to_owned(),
+            seed,
+            mode: scenario.mode.name().to_owned(),
+            trace_hash: trace.hash(),
+            simulated_ms: trace.end(),
+            violated: results.iter().any(|(_, v)| !v.is_empty()),
+            invariants: results
+                .iter()
+                .map(|(name, v)| {
+                    let row = ReplayInvariant {
+                        violations: v.iter().map(ToString::to_string).collect(),
+                        exercised: exercised(name, hits),
+                    };
+                    ((*name).to_owned(), row)
+                })
+                .collect(),
+            probes: hits
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(name, n)| ((*name).to_owned(), *n))
+                .collect(),
+            jobs,
+            replay: format!("rbee-sim replay {file} --seed {seed}"),
+        }
+    }
 }

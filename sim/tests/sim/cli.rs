@@ -91,3 +91,32 @@ fn a_violation_exits_1_with_a_replay_line() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("rbee-sim replay"));
 }
+
+/// Proves `replay --json` writes the `rbee-sim/replay` schema: the trace hash the text
+/// prints, every invariant with its exercised count, each job's outcome.
+#[test]
+fn replay_json_carries_the_hash_the_verdicts_and_the_outcomes() {
+    let file = repo("scenarios/basic_distributed.toml");
+    let json = std::env::temp_dir().join(format!("rbee-replay-{}.json", std::process::id()));
+    let out = sim()
+        .arg("replay")
+        .arg(&file)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["schema"], "rbee-sim/replay");
+    assert_eq!(report["version"], 1);
+    let hash = stdout.lines().last().unwrap().strip_prefix("trace ").unwrap();
+    assert_eq!(report["trace_hash"], hash);
+    assert_eq!(report["violated"], false);
+    assert_eq!(report["invariants"]["isolation"]["violations"], serde_json::json!([]));
+    assert!(report["invariants"]["no-panic"]["exercised"].as_u64().unwrap() > 0);
+    let jobs = report["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 4);
+    assert!(jobs.iter().all(|j| j["outcome"] == "done"), "{jobs:?}");
+}
