@@ -28,7 +28,7 @@ const SILENCE_MS: u64 = 15_000;
 pub type Hits = BTreeMap<&'static str, u64>;
 
 /// Every probe, with what it means, in report order.
-pub const PROBES: [(&str, &str); 49] = [
+pub const PROBES: [(&str, &str); 50] = [
     // Sends for a job without a channel (SPEC §4.3), by why there is none and where.
     (
         "no_channel_removed@queen",
@@ -157,6 +157,11 @@ pub const PROBES: [(&str, &str); 49] = [
     (
         "outlived_ttl",
         "a streamed job ended done later than its TTL after submit",
+    ),
+    // Marker text that is not a marker.
+    (
+        "marker_text_in_narration",
+        "a keeper received a narration line whose text holds [DONE]",
     ),
     // Outcomes the checkers judge.
     ("job_executed", "a job's payload was executed"),
@@ -289,6 +294,9 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
                 }
                 match event {
                     StreamEvent::Lagged(_) => hit("lagged_notice"),
+                    StreamEvent::Narration(n) if n.human.contains(rbee::event::DONE) => {
+                        hit("marker_text_in_narration")
+                    }
                     StreamEvent::Data(d) => {
                         let listed = |field: &str| d.payload[field].as_array().map_or(0, Vec::len);
                         if d.action == "worker_list" && listed("workers") >= 2 {
@@ -344,7 +352,7 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
                     HubRecord::Take { job } => {
                         if let Some(at) = created.get(&(host, life, job)) {
                             match e.t - at {
-                                d if d < 20 => hit("take_early"),
+                                d if d < 50 => hit("take_early"),
                                 d if d >= 1000 => hit("take_late"),
                                 _ => {}
                             }

@@ -27,15 +27,19 @@ pub struct GenConfig {
     pub tick_ms: u64,
 }
 
+/// The tick of generated scenarios: 10 ms finds every historical bug in the same share of
+/// seeds as 1 ms, seven times faster (BENCHMARKS.md, "Tick size").
+pub const GENERATED_TICK_MS: u64 = 10;
+
 impl Default for GenConfig {
-    /// 10 jobs, 6 keepers, 3 hives, faults on, 1 ms ticks.
+    /// 10 jobs, 6 keepers, 3 hives, faults on, [`GENERATED_TICK_MS`] ticks.
     fn default() -> Self {
         Self {
             max_jobs: 10,
             max_keepers: 6,
             max_hives: 3,
             faults: true,
-            tick_ms: 1,
+            tick_ms: GENERATED_TICK_MS,
         }
     }
 }
@@ -58,7 +62,9 @@ const OPS: [&str; 11] = [
     "worker_install",
     "infer",
 ];
-const MODELS: [&str; 4] = ["tinyllama", "tinyllama", "phi-2", "qwen"];
+/// Model names jobs use; one reads like a marker, so narration lines (`Downloaded model
+/// '[DONE]'`, a listing's entry) carry marker text that must stay narration (SPEC §3).
+const MODELS: [&str; 5] = ["tinyllama", "tinyllama", "phi-2", "qwen", "[DONE]"];
 const WORDS: [&str; 6] = ["hello", "world", "[DONE]", "rbee", "data:", "event:"];
 
 /// What one swarm case enables.

@@ -131,6 +131,7 @@ pub const CHECKERS: [Invariant; 12] = [
             "perturb_finish_close",
             "silence_kept_alive",
             "outlived_ttl",
+            "marker_text_in_narration",
         ],
     },
     Invariant {

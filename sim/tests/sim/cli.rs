@@ -111,11 +111,24 @@ fn replay_json_carries_the_hash_the_verdicts_and_the_outcomes() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["schema"], "rbee-sim/replay");
     assert_eq!(report["version"], 1);
-    let hash = stdout.lines().last().unwrap().strip_prefix("trace ").unwrap();
+    let hash = stdout
+        .lines()
+        .last()
+        .unwrap()
+        .strip_prefix("trace ")
+        .unwrap();
     assert_eq!(report["trace_hash"], hash);
     assert_eq!(report["violated"], false);
-    assert_eq!(report["invariants"]["isolation"]["violations"], serde_json::json!([]));
-    assert!(report["invariants"]["no-panic"]["exercised"].as_u64().unwrap() > 0);
+    assert_eq!(
+        report["invariants"]["isolation"]["violations"],
+        serde_json::json!([])
+    );
+    assert!(
+        report["invariants"]["no-panic"]["exercised"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     let jobs = report["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 4);
     assert!(jobs.iter().all(|j| j["outcome"] == "done"), "{jobs:?}");

@@ -7,8 +7,9 @@ use rbee_sim::generate::GenConfig;
 use rbee_sim::shrink::Budget;
 
 /// Seeds explored by `cargo test`: the range 0..CI_SEEDS with faults, as
-/// `rbee-sim explore --seeds 300 --faults` would (its slowest probe to reach, a relay losing
-/// its hive mid-stream, is first hit at seed 103; the rarest is hit 3 times).
+/// `rbee-sim explore --seeds 300 --faults` would (at the default 10 ms tick its slowest
+/// probe to reach, a relay losing its hive mid-stream, is first hit at seed 159; the rarest
+/// probes are hit 3 times).
 const CI_SEEDS: u64 = 300;
 
 /// Proves every invariant (with a second run of each seed compared) on the CI budget, and
