@@ -273,7 +273,13 @@ impl Hive {
             let (ready, is_ready) = oneshot::channel();
             let task = context::spawn_detached(run_worker(ctx, worker.clone(), ready));
             self.world().tasks.insert(worker.worker_id.clone(), task);
-            let _ = is_ready.await;
+            if is_ready.await.is_err() {
+                // A `worker_stop` for this id ran while the worker was starting.
+                return Err(format!(
+                    "worker '{}' was stopped on hive '{name}' before it was ready",
+                    worker.worker_id
+                ));
+            }
         }
         nw!(
             ACTOR,
@@ -419,4 +425,50 @@ fn size_mib(model: &str) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
     500 + hash % 8000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::hub::Hub;
+    use crate::ids::JobId;
+    use crate::observer::NoObserver;
+    use crate::perturb::Perturb;
+    use std::sync::Arc;
+
+    fn in_a_job<F: std::future::Future>(fut: F) -> impl std::future::Future<Output = F::Output> {
+        let clock = Clock::start();
+        let hub = Hub::new(100, clock, Arc::new(NoObserver));
+        let job = JobId::from_bits(1);
+        hub.create(&job);
+        context::scope(NarrationContext::new(job, hub, clock, Perturb::off()), fut)
+    }
+
+    /// A `worker_stop` that lands while the worker it names is still starting stops it, and
+    /// the `worker_spawn` job then fails instead of reporting a worker that never ran.
+    #[tokio::test]
+    async fn a_worker_stopped_while_starting_fails_its_spawn_job() {
+        let hive = Hive::new("hive-a", ["tinyllama".to_owned()]);
+        let spawn = Operation::WorkerSpawn {
+            hive_id: "hive-a".into(),
+            model: "tinyllama".into(),
+        };
+        let stop = Operation::WorkerStop {
+            hive_id: "hive-a".into(),
+            worker_id: "worker-1".into(),
+        };
+        let mut spawning = std::pin::pin!(in_a_job(hive.execute(&spawn)));
+        assert!(
+            futures::poll!(&mut spawning).is_pending(),
+            "the spawn job waits for its worker to be ready"
+        );
+        assert_eq!(in_a_job(hive.execute(&stop)).await, Ok(()));
+        let result = spawning.await;
+        assert_eq!(
+            result,
+            Err("worker 'worker-1' was stopped on hive 'hive-a' before it was ready".into())
+        );
+        assert!(hive.world().workers.is_empty() && hive.world().tasks.is_empty());
+    }
 }

@@ -31,9 +31,23 @@ pub const QUEEN_PORT: u16 = 7833;
 pub const HIVE_PORT: u16 = 7835;
 /// Fixed simulated wall-clock start (2023-11-14T22:13:20Z), so no run depends on today.
 pub const EPOCH_SECS: u64 = 1_700_000_000;
-/// How long after the keepers finish the world may take to settle, beyond the scenario's
-/// job TTL (a never-streamed job must expire first): the 15 s silence limit plus margin.
+/// How long after the keepers finish the world may take to settle, beyond the longer of the
+/// scenario's job TTL (a never-streamed job must expire first) and its longest job deadline
+/// (a job whose client vanished behind a partition runs to its own end: turmoil's TCP never
+/// resends, so nothing tells its hive the client is gone): the 15 s silence limit plus
+/// margin.
 pub const SETTLE_MARGIN_MS: u64 = 20_000;
+
+/// How long a run may settle after its keepers finished (see [`SETTLE_MARGIN_MS`]).
+fn settle_ms(scenario: &Scenario) -> u64 {
+    let longest_job = scenario
+        .jobs
+        .iter()
+        .map(|j| j.operation.deadline().as_millis() as u64)
+        .max()
+        .unwrap_or(0);
+    scenario.ttl_ms.max(longest_job) + SETTLE_MARGIN_MS
+}
 
 /// Knobs of a run that are not part of the scenario: only the seed, so that a scenario
 /// file and a seed always reproduce a run.
@@ -155,7 +169,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
     let ids = IdGen::seeded(options.seed);
     let mut sim = turmoil::Builder::new()
         .simulation_duration(Duration::from_millis(
-            scenario.run_for_ms + scenario.ttl_ms + SETTLE_MARGIN_MS + 60_000,
+            scenario.run_for_ms + settle_ms(scenario) + 60_000,
         ))
         .tick_duration(Duration::from_millis(scenario.tick_ms))
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
@@ -333,7 +347,7 @@ fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, recorder: &Recorder, n
             break;
         }
     }
-    let settle_until = now(sim) + scenario.ttl_ms + SETTLE_MARGIN_MS;
+    let settle_until = now(sim) + settle_ms(scenario);
     while !broken && !quiescent(nodes) && now(sim) < settle_until {
         if step(sim).is_none() {
             break;

@@ -7,8 +7,9 @@
 //!   stream alive meanwhile. A keeper that reports `lost` anyway saw silence where a marker
 //!   was due (a keep-alive interval as long as the reader's silence limit, a reader that
 //!   ignores keep-alives, a relay that never gives up).
-//! - A forwarded job that fails after its hive crashed or its link to the queen was cut or
-//!   held ends in an `error` whose message names that hive.
+//! - A forwarded job that fails for any other reason than its hive job's own error (the
+//!   hive's message, passed through as SPEC §6 says) failed in the relay — the hive was
+//!   unreachable, lost, silent or late — and its message names that hive.
 //! - A keeper streaming from a queen that crashes before the job ended there sees `lost`
 //!   (nothing else can reach it; a marker sent before the crash may still arrive after it).
 //!
@@ -20,7 +21,7 @@ use super::Violation;
 use crate::scenario::{FaultKind, Scenario};
 use crate::trace::{Trace, What};
 use rbee::ids::JobId;
-use rbee::observer::HubRecord;
+use rbee::observer::{HubRecord, JobState};
 use std::collections::BTreeMap;
 
 /// A fault, as the trace recorded it.
@@ -81,12 +82,23 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
             _ => None,
         })
         .collect();
-    let mut forwarded: BTreeMap<&JobId, &str> = BTreeMap::new();
+    let mut forwarded: BTreeMap<&JobId, (&str, &JobId)> = BTreeMap::new();
     let mut ended_on_queen: BTreeMap<&JobId, u64> = BTreeMap::new();
+    let mut hive_failures: BTreeMap<(&str, &JobId), &str> = BTreeMap::new();
     for r in hub_records(trace) {
         match r.record {
-            HubRecord::Forward { job, hive, .. } if r.host == "queen" => {
-                forwarded.insert(job, hive.as_str());
+            HubRecord::Forward {
+                job,
+                hive,
+                hive_job,
+            } if r.host == "queen" => {
+                forwarded.insert(job, (hive.as_str(), hive_job));
+            }
+            HubRecord::State {
+                job,
+                state: JobState::Failed(m),
+            } if r.host != "queen" => {
+                hive_failures.insert((r.host, job), m.as_str());
             }
             HubRecord::State { job, state } if r.host == "queen" && state.is_terminal() => {
                 ended_on_queen.entry(job).or_insert(r.t);
@@ -137,17 +149,22 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
                 ));
             }
         }
-        let hive = k
+        let forward = k
             .submit
             .as_ref()
             .and_then(|(_, job)| forwarded.get(job))
             .copied();
-        if let (Some(hive), "error") = (hive, outcome) {
-            let hive_cut = before_end().any(|f| f.cuts_hive(hive));
-            if hive_cut && !message.contains(&format!("hive '{hive}'")) {
+        if let (Some((hive, hive_job)), "error") = (forward, outcome) {
+            let passed_through = hive_failures.get(&(hive, hive_job)) == Some(&message);
+            if !passed_through && !message.contains(&format!("hive '{hive}'")) {
+                let cut = if before_end().any(|f| f.cuts_hive(hive)) {
+                    " (it was cut off)"
+                } else {
+                    ""
+                };
                 v(format!(
-                    "the job's hive '{hive}' was cut off and the job failed with \
-                     \"{message}\", which does not name the hive (SPEC §6)"
+                    "the job failed in the relay to hive '{hive}'{cut} with \"{message}\", \
+                     which does not name the hive (SPEC §6)"
                 ));
             }
         }
