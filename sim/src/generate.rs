@@ -25,6 +25,8 @@ pub struct GenConfig {
     pub faults: bool,
     /// Simulated ms per step of every generated scenario (its `tick_ms`).
     pub tick_ms: u64,
+    /// Whether scenarios may perturb the system (`perturb = true` on about half of them).
+    pub perturb: bool,
 }
 
 /// The tick of generated scenarios: 10 ms finds every historical bug in the same share of
@@ -32,7 +34,7 @@ pub struct GenConfig {
 pub const GENERATED_TICK_MS: u64 = 10;
 
 impl Default for GenConfig {
-    /// 10 jobs, 6 keepers, 3 hives, faults on, [`GENERATED_TICK_MS`] ticks.
+    /// 10 jobs, 6 keepers, 3 hives, faults on, [`GENERATED_TICK_MS`] ticks, perturbation.
     fn default() -> Self {
         Self {
             max_jobs: 10,
@@ -40,6 +42,7 @@ impl Default for GenConfig {
             max_hives: 3,
             faults: true,
             tick_ms: GENERATED_TICK_MS,
+            perturb: true,
         }
     }
 }
@@ -96,12 +99,12 @@ fn swarm(cfg: GenConfig) -> impl Strategy<Value = Swarm> {
         proptest::option::weighted(0.3, 1usize..=16),
         any::<bool>(),
     )
-        .prop_map(|(ops, behaviours, faults, capacity, perturb)| Swarm {
+        .prop_map(move |(ops, behaviours, faults, capacity, perturb)| Swarm {
             ops,
             behaviours,
             faults,
             capacity,
-            perturb,
+            perturb: perturb && cfg.perturb,
         })
 }
 

@@ -91,6 +91,9 @@ enum Command {
         /// Simulated ms per step of every generated scenario (its `tick_ms`).
         #[arg(long, value_name = "MS", default_value_t = GENERATED_TICK_MS, value_parser = clap::value_parser!(u64).range(1..=MAX_TICK_MS))]
         tick_ms: u64,
+        /// Never perturb the system (by default about half the scenarios do).
+        #[arg(long)]
+        no_perturb: bool,
         /// Directory for failing scenarios (and summary.txt).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -199,6 +202,7 @@ fn main() -> ExitCode {
             jobs,
             faults,
             tick_ms,
+            no_perturb,
             out,
             shard,
             threads,
@@ -214,6 +218,7 @@ fn main() -> ExitCode {
                 max_jobs: jobs.max(1),
                 faults,
                 tick_ms,
+                perturb: !no_perturb,
                 ..GenConfig::default()
             };
             let cfg = ExploreConfig {
