@@ -3,17 +3,21 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`scenario`] | scenario files: loading with file:line errors, writing back |
+//! | [`scenario`] | scenario files: types, loading with file:line errors, writing back |
 //! | [`net`] | turmoil adapters for the system's listener and dialer |
 //! | [`trace`] | the recorded trace, the recorder, the trace hash |
-//! | [`world`] | building and driving one simulated run |
-//! | [`shrink`] | shrinking a failing scenario within a budget |
+//! | [`world`] | building and driving one simulated run (and its perturber) |
 //! | [`keeper`] | what a scenario's keeper does, for simulated and real runs alike |
-//! | [`real`] | `rbee-sim real`: the same scenario against real `rbee` processes |
-//! | [`check`] | one checker per SPEC §9 invariant |
+//! | [`check`] | one checker per SPEC §9 invariant, and each checker's triggers |
 //! | [`coverage`] | the probe catalogue and which probes a run reached |
-//! | [`report`] | transcripts and verdict tables for people |
+//! | [`generate`] | random scenarios (one proptest strategy for property tests and explore) |
+//! | [`shrink`] | shrinking a failing scenario within a budget |
+//! | [`explore`] | many seeds on all cores, re-runs compared, failures shrunk and written |
+//! | [`summary`] | an exploration's summary: text, versioned JSON, merging shards |
+//! | [`report`] | a replay's transcripts and verdicts, as text and JSON |
 //! | [`log`] | the system's tracing output during a replay, in simulated time |
+//! | [`timeline`] | an SVG picture of a run |
+//! | [`real`] | `rbee-sim real`: the same scenario against real `rbee` processes |
 
 pub mod check;
 pub mod coverage;

@@ -64,7 +64,7 @@ fn shrunk_report(
 
 proptest! {
     // Shrinking is the shrinker's (bounded, domain-aware), not proptest's field by field.
-    #![proptest_config(Config { cases: cases(8), max_shrink_iters: 0, ..Config::default() })]
+    #![proptest_config(Config { cases: cases(32), max_shrink_iters: 0, ..Config::default() })]
 
     /// Proves all invariants, and that a second run gives the same trace, on random
     /// workloads under faults and perturbation (swarm-generated).
