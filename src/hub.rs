@@ -12,7 +12,7 @@ use crate::event::{Data, Lagged, Narration, StreamEvent};
 use crate::ids::JobId;
 use crate::observer::{HubRecord, SharedObserver};
 use crate::probe::Probe;
-use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 
@@ -122,12 +122,12 @@ struct ChannelState {
     tx: Option<mpsc::Sender<(u64, Body)>>,
     rx: Option<mpsc::Receiver<(u64, Body)>>,
     next_seq: u64,
-    /// Whether a backpressure wait was already probed for this job (once per job).
-    waited: bool,
 }
 
 struct Channel {
     state: Mutex<ChannelState>,
+    /// Whether a backpressure wait was already probed for this job (once per job).
+    waited: AtomicBool,
 }
 
 impl Channel {
@@ -206,12 +206,12 @@ impl Hub {
             tx: Some(tx),
             rx: Some(rx),
             next_seq: 0,
-            waited: false,
         };
         channels.insert(
             job.clone(),
             Arc::new(Channel {
                 state: Mutex::new(state),
+                waited: AtomicBool::new(false),
             }),
         );
         true
@@ -292,19 +292,20 @@ impl Hub {
         let Some(tx) = tx else {
             return self.no_channel(job, &body);
         };
-        let permit = match tx.try_reserve_owned() {
-            Ok(permit) => permit,
-            Err(mpsc::error::TrySendError::Full(tx)) => {
-                let first = !std::mem::replace(&mut channel.lock().waited, true);
-                if first {
+        // Polled once by hand: a reservation that is not ready at once is a wait for
+        // space, probed (once per job) before it is awaited.
+        let mut reserve = std::pin::pin!(tx.reserve_owned());
+        let reserved = match futures::poll!(reserve.as_mut()) {
+            std::task::Poll::Ready(reserved) => reserved,
+            std::task::Poll::Pending => {
+                if !channel.waited.swap(true, Ordering::Relaxed) {
                     self.probe(Probe::BackpressureWait, Some(job));
                 }
-                let Ok(permit) = tx.reserve_owned().await else {
-                    return self.no_channel(job, &body);
-                };
-                permit
+                reserve.await
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return self.no_channel(job, &body),
+        };
+        let Ok(permit) = reserved else {
+            return self.no_channel(job, &body);
         };
         let mut state = channel.lock();
         if state.tx.is_none() {
