@@ -18,6 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 unset RUSTFLAGS # would replace .cargo/config.toml's `--cfg tokio_unstable`
+# A target directory of its own: the feature rebuilds the `rbee` binary on shuttle's
+# primitives, which must never replace target/debug/rbee (the system tests and `rbee-sim
+# real` run that binary). It costs one build of the dependencies, kept between runs.
+export CARGO_TARGET_DIR="${RBEE_MODEL_TARGET_DIR:-$root/target/model-check}"
 
 model=(cargo test --locked -p rbee --features model-check --test model)
 

@@ -6,8 +6,10 @@
 
 use futures::future::BoxFuture;
 use rbee::dial::{BoxIo, Dial};
+use std::collections::BTreeSet;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 /// Listens on a simulated host's port for `axum::serve`.
 pub struct SimListener(pub turmoil::net::TcpListener);
@@ -40,14 +42,42 @@ impl axum::serve::Listener for SimListener {
     }
 }
 
+/// The hosts whose process is down (crashed, not restarted yet), shared by a run's dialers.
+pub type DownHosts = Arc<Mutex<BTreeSet<String>>>;
+
 /// Dials simulated hosts by name.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SimDial;
+///
+/// A connect to a host whose process is down is refused at once, as a real machine whose
+/// process died refuses it (its port is closed). turmoil itself would deliver nothing to a
+/// crashed host and leave the connect waiting until the host restarts; running the same
+/// scenario against real processes (`rbee-sim real`) showed the difference.
+#[derive(Clone, Debug, Default)]
+pub struct SimDial {
+    down: DownHosts,
+}
+
+impl SimDial {
+    /// A dialer that refuses connects to the hosts in `down`.
+    pub fn new(down: DownHosts) -> Self {
+        Self { down }
+    }
+}
 
 impl Dial for SimDial {
     fn dial(&self, host: &str, port: u16) -> BoxFuture<'static, io::Result<BoxIo>> {
         let host = host.to_owned();
+        let down = self
+            .down
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&host);
         Box::pin(async move {
+            if down {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionRefused,
+                    format!("{host}:{port}: its process is down"),
+                ));
+            }
             let stream = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
             Ok(Box::new(stream) as BoxIo)
         })

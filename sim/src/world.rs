@@ -7,7 +7,7 @@
 //! build sets `--cfg tokio_unstable`), the epoch is fixed, every random choice of the system
 //! comes from one RNG seeded from the seed, and nothing reads the wall clock.
 
-use crate::net::{SimDial, SimListener};
+use crate::net::{DownHosts, SimDial, SimListener};
 use crate::scenario::{FaultKind, FaultPlan, Mode, Scenario};
 use crate::trace::{Recorder, Trace, What};
 use rand::rngs::StdRng;
@@ -75,6 +75,7 @@ struct Env {
     ttl: Duration,
     capacity: Option<usize>,
     perturb: Option<Arc<Mutex<StdRng>>>,
+    down: DownHosts,
 }
 
 impl Env {
@@ -90,7 +91,7 @@ impl Env {
         };
         NodeConfig {
             ids: self.ids.clone(),
-            dial: Arc::new(SimDial),
+            dial: Arc::new(SimDial::new(self.down.clone())),
             observer: self.recorder.observer(host),
             ttl: self.ttl,
             capacity: self.capacity,
@@ -186,6 +187,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
                 options.seed,
             ))))
         }),
+        down: DownHosts::default(),
     };
     // The queen. Integrated mode gives it the hives as in-process handlers, rebuilt from
     // the initial catalogue on every (re)start.
@@ -225,13 +227,13 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
     }
     for keeper in &scenario.keepers {
         let jobs = crate::keeper::jobs_of(scenario, keeper);
-        let (name, recorder) = (keeper.clone(), recorder.clone());
+        let (name, recorder, down) = (keeper.clone(), recorder.clone(), env.down.clone());
         // Every host's tasks stay on its LocalSet (rbee::spawn): the same teardown order
         // in every run.
         sim.client(
             keeper.as_str(),
             rbee::spawn::on_local_set(async move {
-                let client = Keeper::new(Arc::new(SimDial), queen_endpoint());
+                let client = Keeper::new(Arc::new(SimDial::new(down)), queen_endpoint());
                 let start = tokio::time::Instant::now();
                 crate::keeper::run_keeper(&name, &client, &recorder, start, jobs).await;
                 Ok(())
@@ -239,7 +241,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
         );
     }
 
-    drive(&mut sim, scenario, &recorder, &nodes);
+    drive(&mut sim, scenario, &env, &nodes);
     recorder.trace()
 }
 
@@ -267,10 +269,18 @@ fn serve_host(
     })
 }
 
-fn apply(sim: &mut turmoil::Sim<'_>, fault: &FaultPlan, nodes: &Nodes, recorder: &Recorder) {
+fn apply(sim: &mut turmoil::Sim<'_>, fault: &FaultPlan, nodes: &Nodes, env: &Env) {
     let h = &fault.hosts;
     if matches!(fault.kind, FaultKind::Crash | FaultKind::Restart) {
-        recorder.end_life(&h[0]);
+        env.recorder.end_life(&h[0]);
+    }
+    {
+        let mut down = env.down.lock().unwrap_or_else(|e| e.into_inner());
+        match fault.kind {
+            FaultKind::Crash => down.insert(h[0].clone()),
+            FaultKind::Restart => down.remove(&h[0]),
+            _ => false,
+        };
     }
     match fault.kind {
         FaultKind::Partition => sim.partition(h[0].as_str(), h[1].as_str()),
@@ -294,7 +304,8 @@ fn quiescent(nodes: &Nodes) -> bool {
 
 /// Steps the simulation: faults at their time, until every keeper is done (or the time
 /// limit), then until quiescence (or the settle limit); records the final state.
-fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, recorder: &Recorder, nodes: &Nodes) {
+fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, env: &Env, nodes: &Nodes) {
+    let recorder = &env.recorder;
     let mut faults: Vec<FaultPlan> = scenario.faults.clone();
     faults.sort_by_key(|f| f.at_ms);
     let mut faults = faults.into_iter().peekable();
@@ -310,7 +321,7 @@ fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, recorder: &Recorder, n
                     hosts: f.hosts.clone(),
                 },
             );
-            apply(sim, &f, nodes, recorder);
+            apply(sim, &f, nodes, env);
         }
         match catch_unwind(AssertUnwindSafe(|| sim.step())) {
             Ok(Ok(finished)) => Some(finished),
