@@ -1,6 +1,6 @@
 //! `rbee-sim`: replay a scenario in the simulator (see `rbee_sim` for the library).
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use rbee_sim::check::{check_all, determinism};
 use rbee_sim::explore::{explore, ExploreConfig, Recheck};
 use rbee_sim::generate::{GenConfig, GENERATED_TICK_MS};
@@ -52,15 +52,8 @@ enum Command {
     Generate {
         /// The seed.
         seed: u64,
-        /// Most jobs per scenario (as `explore --jobs`).
-        #[arg(long, default_value_t = 10)]
-        jobs: usize,
-        /// Schedule faults (as `explore --faults`).
-        #[arg(long)]
-        faults: bool,
-        /// Simulated ms per step (as `explore --tick-ms`).
-        #[arg(long, value_name = "MS", default_value_t = GENERATED_TICK_MS, value_parser = clap::value_parser!(u64).range(1..=MAX_TICK_MS))]
-        tick_ms: u64,
+        #[command(flatten)]
+        gen: GenArgs,
     },
     /// Run a scenario against real `rbee` processes; check what the keepers saw and compare
     /// every job with the simulated run of the same file.
@@ -82,18 +75,8 @@ enum Command {
         /// First seed.
         #[arg(long, default_value_t = 0)]
         from: u64,
-        /// Most jobs per scenario.
-        #[arg(long, default_value_t = 10)]
-        jobs: usize,
-        /// Schedule faults (partitions, holds, crashes).
-        #[arg(long)]
-        faults: bool,
-        /// Simulated ms per step of every generated scenario (its `tick_ms`).
-        #[arg(long, value_name = "MS", default_value_t = GENERATED_TICK_MS, value_parser = clap::value_parser!(u64).range(1..=MAX_TICK_MS))]
-        tick_ms: u64,
-        /// Never perturb the system (by default about half the scenarios do).
-        #[arg(long)]
-        no_perturb: bool,
+        #[command(flatten)]
+        gen: GenArgs,
         /// Directory for failing scenarios (and summary.txt).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -138,6 +121,36 @@ enum Command {
     },
 }
 
+/// What the generator makes: shared by `explore` and `generate`, so a seed `explore`
+/// reports is shown by `generate` with the same flags.
+#[derive(Debug, Args)]
+struct GenArgs {
+    /// Most jobs per scenario.
+    #[arg(long, default_value_t = 10)]
+    jobs: usize,
+    /// Schedule faults (partitions, holds, crashes).
+    #[arg(long)]
+    faults: bool,
+    /// Simulated ms per step of every generated scenario (its `tick_ms`).
+    #[arg(long, value_name = "MS", default_value_t = GENERATED_TICK_MS, value_parser = clap::value_parser!(u64).range(1..=MAX_TICK_MS))]
+    tick_ms: u64,
+    /// Never perturb the system (by default about half the scenarios do).
+    #[arg(long)]
+    no_perturb: bool,
+}
+
+impl GenArgs {
+    fn config(&self) -> GenConfig {
+        GenConfig {
+            max_jobs: self.jobs.max(1),
+            faults: self.faults,
+            tick_ms: self.tick_ms,
+            perturb: !self.no_perturb,
+            ..GenConfig::default()
+        }
+    }
+}
+
 fn parse_shard(s: &str) -> Result<(u64, u64), String> {
     let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
     let (i, n): (u64, u64) = (
@@ -152,19 +165,11 @@ fn parse_shard(s: &str) -> Result<(u64, u64), String> {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Generate {
-            seed,
-            jobs,
-            faults,
-            tick_ms,
-        } => {
-            let gen = GenConfig {
-                max_jobs: jobs.max(1),
-                faults,
-                tick_ms,
-                ..GenConfig::default()
-            };
-            print!("{}", rbee_sim::generate::scenario(seed, gen).to_toml());
+        Command::Generate { seed, gen } => {
+            print!(
+                "{}",
+                rbee_sim::generate::scenario(seed, gen.config()).to_toml()
+            );
             ExitCode::SUCCESS
         }
         Command::Replay {
@@ -199,10 +204,7 @@ fn main() -> ExitCode {
         Command::Explore {
             seeds,
             from,
-            jobs,
-            faults,
-            tick_ms,
-            no_perturb,
+            gen,
             out,
             shard,
             threads,
@@ -214,13 +216,7 @@ fn main() -> ExitCode {
         } => {
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let gen = GenConfig {
-                max_jobs: jobs.max(1),
-                faults,
-                tick_ms,
-                perturb: !no_perturb,
-                ..GenConfig::default()
-            };
+            let gen = gen.config();
             let cfg = ExploreConfig {
                 from,
                 seeds,
