@@ -55,19 +55,6 @@ impl Fault<'_> {
     }
 }
 
-fn kind(name: &str) -> Option<FaultKind> {
-    [
-        FaultKind::Partition,
-        FaultKind::Repair,
-        FaultKind::Hold,
-        FaultKind::Release,
-        FaultKind::Crash,
-        FaultKind::Restart,
-    ]
-    .into_iter()
-    .find(|k| k.name() == name)
-}
-
 /// Checks the form of every keeper-visible failure.
 pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
     let faults: Vec<Fault> = trace
@@ -76,7 +63,7 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
         .filter_map(|e| match &e.what {
             What::Fault { fault, hosts } => Some(Fault {
                 t: e.t,
-                kind: kind(fault)?,
+                kind: FaultKind::parse(fault)?,
                 hosts,
             }),
             _ => None,
