@@ -231,3 +231,41 @@ impl ReplayJson {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::CHECKERS;
+
+    /// A holding invariant whose triggers were never hit says so ("vacuous"), one whose
+    /// triggers were hit says how often, and a broken one says how many violations.
+    #[test]
+    fn verdicts_tell_exercised_from_vacuous() {
+        let results: Vec<(&'static str, Vec<Violation>)> =
+            CHECKERS.iter().map(|c| (c.name, Vec::new())).collect();
+        let mut hits = crate::coverage::zero();
+        let vacuous = verdicts(&results, &hits);
+        assert!(
+            vacuous.contains("isolation              ok — vacuous: trigger never reached"),
+            "{vacuous}"
+        );
+        hits.insert("interleaved_jobs", 2);
+        hits.insert("concurrent_hive_jobs", 1);
+        let exercised = verdicts(&results, &hits);
+        assert!(
+            exercised.contains("isolation              ok (exercised 3 times)"),
+            "{exercised}"
+        );
+        let mut broken = results.clone();
+        broken[0].1.push(Violation {
+            invariant: "isolation",
+            t: 5,
+            host: "alice".into(),
+            job: "job-1".into(),
+            message: "an event of another job".into(),
+        });
+        let text = verdicts(&broken, &hits);
+        assert!(text.contains("isolation              VIOLATED (1)"), "{text}");
+        assert!(text.contains("[isolation] t=5ms host=alice job=job-1"), "{text}");
+    }
+}
