@@ -68,8 +68,9 @@ measure baseline
 
 for p in "${patches[@]}"; do
     name=$(basename "$p" .patch)
+    p=$(realpath "$p") # relative to the checkout or absolute
     (cd "$tree" && git checkout --quiet -- . && git clean --quiet -fd)
-    if ! (cd "$tree" && git apply "$root/$p"); then
+    if ! (cd "$tree" && git apply "$p"); then
         echo "$name: does not apply to HEAD; skipped" >&2
         continue
     fi
