@@ -265,7 +265,13 @@ mod tests {
             message: "an event of another job".into(),
         });
         let text = verdicts(&broken, &hits);
-        assert!(text.contains("isolation              VIOLATED (1)"), "{text}");
-        assert!(text.contains("[isolation] t=5ms host=alice job=job-1"), "{text}");
+        assert!(
+            text.contains("isolation              VIOLATED (1)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[isolation] t=5ms host=alice job=job-1"),
+            "{text}"
+        );
     }
 }

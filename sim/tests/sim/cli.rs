@@ -163,5 +163,9 @@ fn every_tick_size_and_perturbation_replay_identically_in_two_processes() {
     }
     hashes.sort();
     hashes.dedup();
-    assert_eq!(hashes.len(), 4, "tick sizes gave identical runs: {hashes:?}");
+    assert_eq!(
+        hashes.len(),
+        4,
+        "tick sizes gave identical runs: {hashes:?}"
+    );
 }
