@@ -28,12 +28,14 @@ if ! cargo mutants --version >/dev/null 2>&1; then
     cargo install --locked cargo-mutants
 fi
 
-# The job pipeline: hub and registry, the job life cycle (node), the stream (server: SSE
-# out; event: wire format; sse_reader: SSE in), the relay, the operations (parsing and
-# validation; the hive's handlers) and the narration context.
+# The job pipeline: hub and registry, the job life cycle (lifecycle: its steps; node: the
+# routes that take them), the stream (server: SSE out; event: wire format; sse_reader: SSE
+# in), the relay, the operations (parsing and validation; the hive's handlers) and the
+# narration context.
 MODULES=(
     src/hub.rs
     src/registry.rs
+    src/lifecycle.rs
     src/node.rs
     src/server.rs
     src/event.rs
