@@ -239,6 +239,18 @@ pub fn explore(cfg: &ExploreConfig, progress: &(dyn Fn() + Sync)) -> Vec<SeedRes
     results
 }
 
+/// The command that reproduces a failing seed's shrunk scenario. A determinism failure only
+/// shows when the scenario runs twice, so its line asks `replay` for the two runs (in one
+/// fresh process: what differs between runs and what a first run leaves behind).
+pub fn replay_command(file: &str, determinism: bool) -> String {
+    let twice = if determinism {
+        " --check-determinism"
+    } else {
+        ""
+    };
+    format!("rbee-sim replay {file}{twice}")
+}
+
 fn write_failure(dir: &std::path::Path, shrunk: &Shrunk, result: &SeedResult) -> PathBuf {
     let scenario = &shrunk.scenario;
     let path = dir.join(format!("seed-{}.toml", scenario.seed));
@@ -252,11 +264,14 @@ fn write_failure(dir: &std::path::Path, shrunk: &Shrunk, result: &SeedResult) ->
         .as_ref()
         .map_or(String::new(), |d| format!("# {}\n", d.replace('\n', " ")));
     let text = format!(
-        "# Found by `rbee-sim explore` at seed {}; violated: {}.\n{diverged}# Shrunk to {}. Replay: rbee-sim replay {}\n{}",
+        "# Found by `rbee-sim explore` at seed {}; violated: {}.\n{diverged}# Shrunk to {}. Replay: {}\n{}",
         scenario.seed,
         found.join(", "),
         shrunk.describe(),
-        path.display(),
+        replay_command(
+            &path.display().to_string(),
+            result.divergence.is_some()
+        ),
         scenario.to_toml()
     );
     if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text)) {
@@ -285,4 +300,23 @@ pub fn under_covered(results: &[SeedResult], min: u64) -> Vec<(&'static str, u64
 /// The deterministic summary of a range, as a person reads it ([`Summary::text`]).
 pub fn summary(cfg: &ExploreConfig, results: &[SeedResult]) -> String {
     Summary::of(cfg, results).text()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replay_command;
+
+    /// A determinism failure does not show in one run: the printed line must ask for two,
+    /// or replaying it would pass and the failure would look unreproducible.
+    #[test]
+    fn a_determinism_failure_replays_with_two_runs() {
+        assert_eq!(
+            replay_command("out/seed-7.toml", true),
+            "rbee-sim replay out/seed-7.toml --check-determinism"
+        );
+        assert_eq!(
+            replay_command("out/seed-7.toml", false),
+            "rbee-sim replay out/seed-7.toml"
+        );
+    }
 }

@@ -22,7 +22,7 @@
 
 use crate::check::{exercised, CHECKERS};
 use crate::coverage::PROBES;
-use crate::explore::{ExploreConfig, SeedResult};
+use crate::explore::{replay_command, ExploreConfig, SeedResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -173,7 +173,7 @@ impl Summary {
                     shrink_runs: shrunk.runs,
                     shrink_complete: shrunk.complete,
                     file,
-                    replay: format!("rbee-sim replay {shown}"),
+                    replay: replay_command(&shown, r.divergence.is_some()),
                 })
             })
             .collect();
