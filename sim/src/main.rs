@@ -465,8 +465,9 @@ fn replay(
     }
     let violated = results.iter().any(|(_, v)| !v.is_empty());
     if violated {
-        let file = file.display();
-        eprintln!("replay: rbee-sim replay {file} --seed {seed}  (logs: RUST_LOG=rbee=debug rbee-sim replay {file} --seed {seed} --log run.log)");
+        let file = file.display().to_string();
+        let again = rbee_sim::explore::replay_command(&file, check_determinism);
+        eprintln!("replay: {again} --seed {seed}  (logs: RUST_LOG=rbee=debug rbee-sim replay {file} --seed {seed} --log run.log)");
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

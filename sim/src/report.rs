@@ -227,7 +227,13 @@ impl ReplayJson {
                 .map(|(name, n)| ((*name).to_owned(), *n))
                 .collect(),
             jobs,
-            replay: format!("rbee-sim replay {file} --seed {seed}"),
+            replay: format!(
+                "{} --seed {seed}",
+                crate::explore::replay_command(
+                    file,
+                    results.iter().any(|(name, _)| *name == "determinism")
+                )
+            ),
         }
     }
 }
