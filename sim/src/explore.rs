@@ -187,56 +187,93 @@ fn cross_process_divergence(
 }
 
 /// Explores the configured seeds; `progress` is called after each seed.
+///
+/// Two phases, so that which failures are shrunk never depends on thread timing: every
+/// seed runs first (the search), then the lowest `shrink_budget.seeds` failing seeds are
+/// shrunk and the rest are written as generated ([`Shrunk::describe`] says "not shrunk").
 pub fn explore(cfg: &ExploreConfig, progress: &(dyn Fn() + Sync)) -> Vec<SeedResult> {
     let seeds: Vec<u64> = (cfg.from..cfg.from.saturating_add(cfg.seeds))
         .filter(|s| s % cfg.shard.1.max(1) == cfg.shard.0)
         .collect();
+    let mut results = on_threads(cfg.threads, seeds, |seed| {
+        let result = run_seed(&scenario(seed, cfg.gen), &cfg.recheck);
+        progress();
+        result
+    });
+    let failing: Vec<usize> = (0..results.len())
+        .filter(|&i| !results[i].violations.is_empty())
+        .collect();
+    let ranked: Vec<(usize, usize)> = failing.iter().copied().enumerate().collect();
+    let shrunk = on_threads(cfg.threads, ranked, |(rank, i)| {
+        let result = &results[i];
+        let generated = scenario(result.seed, cfg.gen);
+        let small = if rank < cfg.shrink_budget.seeds {
+            shrink_failure(&generated, result, cfg)
+        } else {
+            Shrunk {
+                scenario: generated,
+                runs: 0,
+                complete: false,
+                elapsed: std::time::Duration::ZERO,
+            }
+        };
+        let path = cfg
+            .out
+            .as_ref()
+            .map(|dir| write_failure(dir, &small, result));
+        (small, path)
+    });
+    for (i, failure) in failing.into_iter().zip(shrunk) {
+        results[i].failure = Some(failure);
+    }
+    results
+}
+
+/// Shrinks one failing seed's scenario. Still failing means failing one of the same
+/// invariants: the shrinker must not wander off to another bug. A divergence is re-checked
+/// the way it was found.
+fn shrink_failure(scenario: &Scenario, result: &SeedResult, cfg: &ExploreConfig) -> Shrunk {
+    let recheck = Recheck {
+        every: u64::from(result.rechecked.in_process),
+        cross_every: u64::from(result.rechecked.cross_process),
+        exe: cfg.recheck.exe.clone(),
+    };
+    let same_bug = |s: &Scenario| {
+        run_seed(s, &recheck)
+            .violations
+            .keys()
+            .any(|k| result.violations.contains_key(k))
+    };
+    shrink(scenario, &mut { same_bug }, cfg.shrink_budget)
+}
+
+/// `work` applied to every item on `threads` threads; the results in the items' order.
+fn on_threads<T: Copy + Sync, R: Send>(
+    threads: usize,
+    items: Vec<T>,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
     let next = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::with_capacity(seeds.len()));
+    let done = Mutex::new(Vec::with_capacity(items.len()));
     std::thread::scope(|scope| {
-        for _ in 0..cfg.threads.max(1) {
+        for _ in 0..threads.max(1) {
             #[allow(
                 clippy::disallowed_methods,
                 reason = "each thread runs whole simulations, one at a time: a run never sees another thread"
             )]
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&seed) = seeds.get(i) else { break };
-                let scenario = scenario(seed, cfg.gen);
-                let mut result = run_seed(&scenario, &cfg.recheck);
-                if !result.violations.is_empty() {
-                    // Still failing means failing one of the same invariants: the shrinker
-                    // must not wander off to another bug. A divergence is re-checked the
-                    // way it was found.
-                    let recheck = Recheck {
-                        every: u64::from(result.rechecked.in_process),
-                        cross_every: u64::from(result.rechecked.cross_process),
-                        exe: cfg.recheck.exe.clone(),
-                    };
-                    let same_bug = |s: &Scenario| {
-                        run_seed(s, &recheck)
-                            .violations
-                            .keys()
-                            .any(|k| result.violations.contains_key(k))
-                    };
-                    let small = shrink(&scenario, &mut { same_bug }, cfg.shrink_budget);
-                    let path = cfg
-                        .out
-                        .as_ref()
-                        .map(|dir| write_failure(dir, &small, &result));
-                    result.failure = Some((small, path));
-                }
-                results
-                    .lock()
+                let Some(&item) = items.get(i) else { break };
+                let out = work(item);
+                done.lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(result);
-                progress();
+                    .push((i, out));
             });
         }
     });
-    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results.sort_by_key(|r| r.seed);
-    results
+    let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, out)| out).collect()
 }
 
 /// The command that reproduces a failing seed's shrunk scenario. A determinism failure only

@@ -90,6 +90,10 @@ enum Command {
         /// also stops after 60 s.
         #[arg(long, value_name = "N", default_value_t = 300)]
         shrink_runs: usize,
+        /// Shrink only the N lowest failing seeds (0: none); the others are written as
+        /// generated. Shrinking starts once every seed has run
+        #[arg(long, value_name = "N", default_value_t = 4)]
+        shrink_seeds: usize,
         /// Run every Nth seed twice in this process and compare traces (0: never). Every
         /// 8th costs ~11% of the seed rate (every seed: 50%); `cargo test` checks every seed.
         #[arg(long, value_name = "N", default_value_t = 8)]
@@ -209,6 +213,7 @@ fn main() -> ExitCode {
             shard,
             threads,
             shrink_runs,
+            shrink_seeds,
             recheck_every,
             cross_process_every,
             require_coverage,
@@ -226,6 +231,7 @@ fn main() -> ExitCode {
                 threads,
                 shrink_budget: rbee_sim::shrink::Budget {
                     runs: shrink_runs,
+                    seeds: shrink_seeds,
                     ..rbee_sim::shrink::Budget::default()
                 },
                 recheck: Recheck {

@@ -22,14 +22,20 @@ pub struct Budget {
     pub runs: usize,
     /// At most this much wall time (checked between runs).
     pub time: Duration,
+    /// `explore` shrinks at most this many failing seeds, the lowest ones, and writes the
+    /// others as generated: a bug that fails half of 1,000 seeds would otherwise spend an
+    /// hour shrinking the same failure over and over before anything is reported.
+    pub seeds: usize,
 }
 
 impl Default for Budget {
-    /// 300 runs or 60 s, whichever comes first.
+    /// 300 runs or 60 s per seed, whichever comes first; 4 seeds (at most ~2 min of wall
+    /// time on 2 cores before the summary).
     fn default() -> Self {
         Self {
             runs: 300,
             time: Duration::from_secs(60),
+            seeds: 4,
         }
     }
 }
@@ -57,6 +63,8 @@ impl Shrunk {
             self.runs,
             if self.complete {
                 ""
+            } else if self.runs == 0 {
+                " (not shrunk)"
             } else {
                 " (budget spent: not minimal)"
             }
@@ -335,7 +343,7 @@ mod tests {
             &mut |_| true,
             Budget {
                 runs: 3,
-                time: Duration::from_secs(60),
+                ..Budget::default()
             },
         );
         assert_eq!(shrunk.runs, 3);

@@ -18,7 +18,7 @@
 //! | `invariants.<id>` | `violations`, `exercised` (trigger hits) and `seeds` exercising it |
 //! | `determinism` | `diverged` seeds; seeds re-run `in_process` and `cross_process` |
 //! | `probes.<name>` | `hits`, `seeds` hitting it, `first_seed` (or null) |
-//! | `failures[]` | `seed`, `violated`, `divergence`, the shrunk `jobs` / `faults`, `shrink_runs`, `shrink_complete`, `file`, `replay` |
+//! | `failures[]` | `seed`, `violated`, `divergence`, the shrunk `jobs` / `faults`, `shrink_runs` (0 and not complete: not shrunk, `--shrink-seeds`), `shrink_complete`, `file`, `replay` |
 
 use crate::check::{exercised, CHECKERS};
 use crate::coverage::PROBES;
@@ -337,7 +337,13 @@ impl Summary {
                 f.jobs,
                 f.faults,
                 f.shrink_runs,
-                if f.shrink_complete { "" } else { " (budget spent: not minimal)" },
+                if f.shrink_complete {
+                    ""
+                } else if f.shrink_runs == 0 {
+                    " (not shrunk)"
+                } else {
+                    " (budget spent: not minimal)"
+                },
                 f.replay
             );
         }

@@ -82,3 +82,49 @@ fn shard_summaries_merge_into_the_whole_ranges_summary() {
     let refused = twice.merge(&first).expect_err("the same shard twice");
     assert!(refused.contains("shard 0/3 is in both"), "{refused}");
 }
+
+/// Proves a regression that fails many seeds is reported in bounded time: only the lowest
+/// `Budget::seeds` failing seeds are shrunk (the same ones whatever the threads did), the
+/// others are written as generated, and every file carries the line that replays it. The
+/// failure is planted in the harness, not the system: the "fresh process" of every
+/// cross-process re-run is `true`, which prints no trace hash.
+#[test]
+fn only_the_lowest_failing_seeds_are_shrunk() {
+    let out = std::env::temp_dir().join(format!("rbee-sim-shrink-seeds-{}", std::process::id()));
+    let cfg = ExploreConfig {
+        from: 0,
+        seeds: 6,
+        shard: (0, 1),
+        gen: GenConfig {
+            max_jobs: 2,
+            ..GenConfig::default()
+        },
+        out: Some(out.clone()),
+        threads: 2,
+        shrink_budget: rbee_sim::shrink::Budget {
+            runs: 5,
+            seeds: 2,
+            ..rbee_sim::shrink::Budget::default()
+        },
+        recheck: rbee_sim::explore::Recheck {
+            every: 0,
+            cross_every: 1,
+            exe: Some("true".into()),
+        },
+    };
+    let results = explore(&cfg, &|| ());
+    let shrunk: Vec<(u64, usize)> = results
+        .iter()
+        .map(|r| (r.seed, r.failure.as_ref().expect("every seed fails").0.runs))
+        .collect();
+    assert!(shrunk[..2].iter().all(|(_, runs)| *runs > 0), "{shrunk:?}");
+    assert!(shrunk[2..].iter().all(|(_, runs)| *runs == 0), "{shrunk:?}");
+    let text = summary(&cfg, &results);
+    assert_eq!(text.matches("(not shrunk)").count(), 4, "{text}");
+    for seed in 0..6 {
+        let file = std::fs::read_to_string(out.join(format!("seed-{seed}.toml")))
+            .expect("every failing seed is written");
+        assert!(file.contains("--check-determinism"), "{file}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
