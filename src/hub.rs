@@ -691,7 +691,7 @@ mod tests {
     }
 
     /// The backpressure probe marks the first wait for space of each job, and only a real
-    /// wait: a send that finds space records nothing.
+    /// wait: a send that finds space records nothing, a second wait adds nothing.
     #[tokio::test]
     async fn a_wait_for_buffer_space_is_probed_once_per_job() {
         let log = Arc::new(Log::default());
@@ -699,34 +699,33 @@ mod tests {
         let job = JobId::from_bits(1);
         hub.create(&job);
         let mut rx = hub.take(&job).unwrap();
-        assert_eq!(hub.send_wait(&job, line("fits")).await, Sent::Delivered(0));
-        let waiting = {
-            let (hub, job) = (hub.clone(), job.clone());
-            tokio::spawn(async move {
-                hub.send_wait(&job, line("waits")).await;
-                hub.send_wait(&job, line("waits again")).await
-            })
+        let probes = || -> Vec<HubRecord> {
+            log.0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| matches!(r, HubRecord::Probe { .. }))
+                .cloned()
+                .collect()
         };
-        for _ in 0..3 {
+        assert_eq!(hub.send_wait(&job, line("fits")).await, Sent::Delivered(0));
+        assert_eq!(probes(), []);
+        let once = [HubRecord::Probe {
+            probe: Probe::BackpressureWait,
+            job: Some(job.clone()),
+        }];
+        // Each send finds the one slot taken and waits until the reader frees it.
+        for (text, seq) in [("waits", 1), ("waits again", 2)] {
+            let waiting = {
+                let (hub, job) = (hub.clone(), job.clone());
+                tokio::spawn(async move { hub.send_wait(&job, line(text)).await })
+            };
             tokio::task::yield_now().await;
+            assert!(!waiting.is_finished(), "{text}: the send did not wait");
             rx.recv().await.unwrap();
+            assert_eq!(waiting.await.unwrap(), Sent::Delivered(seq));
+            assert_eq!(probes(), once, "after the send that {text}");
         }
-        assert_eq!(waiting.await.unwrap(), Sent::Delivered(2));
-        let probes: Vec<HubRecord> = log
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| matches!(r, HubRecord::Probe { .. }))
-            .cloned()
-            .collect();
-        assert_eq!(
-            probes,
-            [HubRecord::Probe {
-                probe: Probe::BackpressureWait,
-                job: Some(job)
-            }]
-        );
     }
 
     #[tokio::test]
