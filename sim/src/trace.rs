@@ -11,6 +11,7 @@ use rbee::observer::{HubRecord, Observer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// One recorded happening.
@@ -177,7 +178,15 @@ pub struct Recorder {
     clock: TimeSource,
     /// Each host's current life (a crash or restart ends one).
     lives: Arc<Mutex<BTreeMap<String, u32>>>,
+    /// Set when an entry was refused because the trace reached [`MAX_ENTRIES`].
+    full: Arc<AtomicBool>,
 }
+
+/// The most entries one run records. The largest generated runs record tens of thousands;
+/// a system that emits without end (a receiver that invents events, a loop that re-sends)
+/// would otherwise grow the trace until the machine runs out of memory, taking the whole
+/// swarm with it. Past the limit the run stops and fails ([`Recorder::is_full`]).
+pub const MAX_ENTRIES: usize = 1_000_000;
 
 impl Recorder {
     /// An empty recorder that stamps entries from `clock` (the default is simulated time).
@@ -222,14 +231,27 @@ impl Recorder {
 
     /// Appends an entry with an explicit time (outside any host).
     pub fn push_at(&self, t: u64, host: &str, what: What) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Entry {
-                t,
-                host: host.to_owned(),
-                what,
-            });
+        self.push_capped(MAX_ENTRIES, t, host, what);
+    }
+
+    /// Appends an entry unless the trace holds `cap` entries already; a panic (the record
+    /// of why a run stopped) is always kept.
+    fn push_capped(&self, cap: usize, t: u64, host: &str, what: What) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= cap && !matches!(what, What::Panic { .. }) {
+            self.full.store(true, Ordering::Relaxed);
+            return;
+        }
+        entries.push(Entry {
+            t,
+            host: host.to_owned(),
+            what,
+        });
+    }
+
+    /// Whether an entry was refused because the trace is full: the run must stop.
+    pub fn is_full(&self) -> bool {
+        self.full.load(Ordering::Relaxed)
     }
 
     /// The trace so far.
@@ -268,5 +290,26 @@ impl Observer for HostObserver {
     fn record(&self, _at_ms: u64, record: HubRecord) {
         self.recorder
             .push_if_alive(&self.host, self.life, What::Hub { record });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Recorder, What};
+
+    /// A run that records without end stops growing at the cap and says so; the record of
+    /// why it stopped still gets in.
+    #[test]
+    fn a_full_trace_refuses_entries_and_keeps_the_reason() {
+        let recorder = Recorder::default();
+        for t in 0..5 {
+            recorder.push_capped(3, t, "queen", What::TimeLimit);
+        }
+        assert!(recorder.is_full());
+        assert_eq!(recorder.trace().entries.len(), 3);
+        let message = "runaway".to_owned();
+        recorder.push_capped(3, 9, "sim", What::Panic { message });
+        assert_eq!(recorder.trace().entries.len(), 4);
+        assert!(!Recorder::default().is_full());
     }
 }

@@ -324,6 +324,15 @@ fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, env: &Env, nodes: &Nod
             apply(sim, &f, nodes, env);
         }
         match catch_unwind(AssertUnwindSafe(|| sim.step())) {
+            Ok(Ok(_)) if recorder.is_full() => {
+                let message = format!(
+                    "runaway: the trace reached {} entries by {} ms; the system emits without end, the rest of the run is not recorded",
+                    crate::trace::MAX_ENTRIES,
+                    now(sim)
+                );
+                recorder.push_at(now(sim), "sim", What::Panic { message });
+                None
+            }
             Ok(Ok(finished)) => Some(finished),
             Ok(Err(e)) => {
                 recorder.push_at(
