@@ -189,6 +189,18 @@ mod tests {
         )
     }
 
+    /// `{:?}` of a life cycle is what a failing assertion or a log line shows of it: the
+    /// hub's live channels and the registry's live jobs.
+    #[test]
+    fn debug_output_shows_the_live_channels_and_jobs() {
+        let lc = lifecycle();
+        lc.register(JobId::from_bits(1), Operation::Status {}, "queen");
+        let shown = format!("{lc:?}");
+        for part in ["Lifecycle", "live_channels: 1", "JobRegistry { live: 1 }"] {
+            assert!(shown.contains(part), "{part:?} missing from {shown}");
+        }
+    }
+
     #[tokio::test]
     async fn a_registered_job_has_its_channel_and_its_create_line() {
         let lc = lifecycle();
