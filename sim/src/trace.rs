@@ -178,14 +178,18 @@ pub struct Recorder {
     clock: TimeSource,
     /// Each host's current life (a crash or restart ends one).
     lives: Arc<Mutex<BTreeMap<String, u32>>>,
-    /// Set when an entry was refused because the trace reached [`MAX_ENTRIES`].
+    /// Set when an entry was refused because the trace reached its limit.
     full: Arc<AtomicBool>,
+    /// The most entries this run records (`None`: [`MAX_ENTRIES`]).
+    limit: Option<usize>,
 }
 
 /// The most entries one run records. The largest generated runs record tens of thousands;
 /// a system that emits without end (a receiver that invents events, a loop that re-sends)
 /// would otherwise grow the trace until the machine runs out of memory, taking the whole
-/// swarm with it. Past the limit the run stops and fails ([`Recorder::is_full`]).
+/// swarm with it. Past the limit the run stops and fails ([`Recorder::is_full`]). A
+/// scenario whose jobs ask for more output than this raises its own limit
+/// ([`Recorder::with_limit`]).
 pub const MAX_ENTRIES: usize = 1_000_000;
 
 impl Recorder {
@@ -194,6 +198,14 @@ impl Recorder {
         Self {
             clock,
             ..Self::default()
+        }
+    }
+
+    /// The same recorder, refusing entries past `limit` instead of [`MAX_ENTRIES`].
+    pub fn with_limit(self, limit: usize) -> Self {
+        Self {
+            limit: Some(limit),
+            ..self
         }
     }
 
@@ -231,7 +243,7 @@ impl Recorder {
 
     /// Appends an entry with an explicit time (outside any host).
     pub fn push_at(&self, t: u64, host: &str, what: What) {
-        self.push_capped(MAX_ENTRIES, t, host, what);
+        self.push_capped(self.limit.unwrap_or(MAX_ENTRIES), t, host, what);
     }
 
     /// Appends an entry unless the trace holds `cap` entries already; a panic (the record

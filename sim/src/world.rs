@@ -163,9 +163,28 @@ fn perturb_seed(seed: u64) -> u64 {
     seed ^ 0x9e37_79b9_7f4a_7c15
 }
 
+/// The most trace entries a run of `scenario` may record: [`crate::trace::MAX_ENTRIES`],
+/// or more for jobs that ask for a lot of output (a few entries per chunk, build-log line
+/// or token: the hub's record, the keeper's receipt, a relayed copy), so that only a system
+/// that emits without end reaches it.
+fn entry_limit(scenario: &Scenario) -> usize {
+    let asked: u64 = scenario
+        .jobs
+        .iter()
+        .map(|job| match &job.operation {
+            rbee::operation::Operation::ModelDownload { chunks, .. } => u64::from(*chunks),
+            rbee::operation::Operation::WorkerInstall { lines, .. } => u64::from(*lines),
+            rbee::operation::Operation::Infer { max_tokens, .. } => u64::from(*max_tokens),
+            _ => 0,
+        })
+        .sum();
+    let asked = usize::try_from(asked.saturating_mul(8)).unwrap_or(usize::MAX);
+    crate::trace::MAX_ENTRIES.max(asked)
+}
+
 /// Runs `scenario` and returns its trace.
 pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
-    let recorder = Recorder::default();
+    let recorder = Recorder::default().with_limit(entry_limit(scenario));
     let nodes: Nodes = Rc::default();
     let ids = IdGen::seeded(options.seed);
     let mut sim = turmoil::Builder::new()
@@ -327,7 +346,7 @@ fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, env: &Env, nodes: &Nod
             Ok(Ok(_)) if recorder.is_full() => {
                 let message = format!(
                     "runaway: the trace reached {} entries by {} ms; the system emits without end, the rest of the run is not recorded",
-                    crate::trace::MAX_ENTRIES,
+                    entry_limit(scenario),
                     now(sim)
                 );
                 recorder.push_at(now(sim), "sim", What::Panic { message });
