@@ -4,11 +4,10 @@
 //! Guards against historical bug 2: one global channel, so concurrent jobs saw each other's
 //! narration.
 
-use super::view::{hub_records, keeper_jobs};
+use super::view::{hub_records, keeper_jobs, stamped};
 use super::Violation;
 use crate::scenario::Scenario;
 use crate::trace::Trace;
-use rbee::event::StreamEvent;
 use rbee::ids::JobId;
 use rbee::observer::HubRecord;
 use std::collections::BTreeMap;
@@ -32,10 +31,8 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
     for k in keeper_jobs(scenario, trace) {
         let Some((_, job)) = &k.submit else { continue };
         for (t, event) in &k.received {
-            let (event_job, seq, action) = match event {
-                StreamEvent::Narration(n) => (&n.job_id, n.seq, n.action.as_str()),
-                StreamEvent::Data(d) => (&d.job_id, d.seq, d.action.as_str()),
-                _ => continue,
+            let Some((event_job, seq, action)) = stamped(event) else {
+                continue;
             };
             let problem = if event_job != job {
                 Some(format!(

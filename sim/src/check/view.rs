@@ -117,6 +117,16 @@ pub fn hub_records(trace: &Trace) -> Vec<HostRecord<'_>> {
     out
 }
 
+/// The job id, `seq` and action an event carries, for narration and data events (the ones
+/// a stream's job id and sequence apply to); `None` for markers and notices.
+pub fn stamped(event: &StreamEvent) -> Option<(&JobId, u64, &str)> {
+    match event {
+        StreamEvent::Narration(n) => Some((&n.job_id, n.seq, n.action.as_str())),
+        StreamEvent::Data(d) => Some((&d.job_id, d.seq, d.action.as_str())),
+        _ => None,
+    }
+}
+
 /// The job a hub record is about.
 pub fn record_job(record: &HubRecord) -> Option<&JobId> {
     match record {

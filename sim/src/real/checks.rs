@@ -12,7 +12,7 @@
 //! - **not visible**: needs the processes' hub and registry records (`cleanup`,
 //!   `missing-channel drop`, `create-before-take`).
 
-use crate::check::view::keeper_jobs;
+use crate::check::view::{keeper_jobs, stamped};
 use crate::check::{Checker, Violation, CHECKERS};
 use crate::scenario::{Expect, Scenario};
 use crate::trace::{Trace, What};
@@ -128,10 +128,8 @@ pub fn isolation(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
     for k in keeper_jobs(scenario, trace) {
         let Some((_, job)) = &k.submit else { continue };
         for (t, event) in &k.received {
-            let (event_job, seq, action) = match event {
-                StreamEvent::Narration(n) => (&n.job_id, n.seq, n.action.as_str()),
-                StreamEvent::Data(d) => (&d.job_id, d.seq, d.action.as_str()),
-                _ => continue,
+            let Some((event_job, seq, action)) = stamped(event) else {
+                continue;
             };
             if event_job != job {
                 out.push(violation(
