@@ -24,6 +24,10 @@ pub enum Point {
     TakeStart,
     /// Between recording a job's final state and closing its channel.
     FinishClose,
+    /// Between a hive accepting a forwarded job (its `201`) and the queen's relay asking for
+    /// the hive job's stream: a cancel of the queen job may land while the hive job waits
+    /// unstreamed, where only the relay's `DELETE` can end it (historical bug 11).
+    Forward,
     /// Between two events the queen's relay forwards.
     Relay,
     /// Before each emit of a job handler (between its lines).
@@ -42,9 +46,10 @@ pub enum Point {
 
 impl Point {
     /// Every point, in declaration order.
-    pub const ALL: [Point; 8] = [
+    pub const ALL: [Point; 9] = [
         Self::TakeStart,
         Self::FinishClose,
+        Self::Forward,
         Self::Relay,
         Self::Emit,
         Self::Cancel,
@@ -58,6 +63,7 @@ impl Point {
         match self {
             Self::TakeStart => "take_start",
             Self::FinishClose => "finish_close",
+            Self::Forward => "forward",
             Self::Relay => "relay",
             Self::Emit => "emit",
             Self::Cancel => "cancel",

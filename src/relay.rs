@@ -62,6 +62,9 @@ pub(crate) async fn forward(
         ctx: context::current(),
     };
     let result = timeout_at(deadline, async {
+        if let Some(ctx) = &guard.ctx {
+            ctx.perturb.pause(Point::Forward).await;
+        }
         match relay(dial.as_ref(), name, ep, &hive_job).await {
             Ok(()) => Ok(()),
             Err(Broken::HiveEnded(msg)) => {

@@ -28,7 +28,7 @@ const SILENCE_MS: u64 = 15_000;
 pub type Hits = BTreeMap<&'static str, u64>;
 
 /// Every probe, with what it means, in report order.
-pub const PROBES: [(&str, &str); 50] = [
+pub const PROBES: [(&str, &str); 52] = [
     // Sends for a job without a channel (SPEC §4.3), by why there is none and where.
     (
         "no_channel_removed@queen",
@@ -116,6 +116,10 @@ pub const PROBES: [(&str, &str); 50] = [
         "cancel_forwarded",
         "a queen job's cancel sent on to its hive job",
     ),
+    (
+        "cancel_before_hive_stream",
+        "a queen job cancelled while its hive job was still queued, unstreamed",
+    ),
     // Ends without a marker.
     ("client_disconnect", "a client dropped its stream mid-job"),
     ("ttl_expired", "a never-streamed job expired"),
@@ -180,6 +184,10 @@ pub const PROBES: [(&str, &str); 50] = [
     (
         "perturb_finish_close",
         "perturbed between the final state and closing the channel",
+    ),
+    (
+        "perturb_forward",
+        "perturbed between the hive's 201 and the relay's stream request",
     ),
     ("perturb_relay", "perturbed between relayed events"),
     ("perturb_emit", "perturbed before a handler's emit"),
@@ -262,6 +270,9 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
     // Queen jobs forwarded to each hive and not yet ended.
     let mut in_flight: BTreeMap<&str, BTreeSet<&JobId>> = BTreeMap::new();
     let mut forwarded_to: BTreeMap<&JobId, &str> = BTreeMap::new();
+    // Each forwarded queen job's hive job, and the latest state of every hive job.
+    let mut hive_job_of: BTreeMap<&JobId, (&str, u32, &JobId)> = BTreeMap::new();
+    let mut hive_state: BTreeMap<(&str, u32, &JobId), &JobState> = BTreeMap::new();
 
     for e in &trace.entries {
         let host = e.host.as_str();
@@ -385,11 +396,27 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
                         409 => hit("stream_409"),
                         _ => {}
                     },
-                    HubRecord::Forward { job, hive, .. } => {
+                    HubRecord::Forward {
+                        job,
+                        hive,
+                        hive_job,
+                    } => {
                         in_flight.entry(hive.as_str()).or_default().insert(job);
                         forwarded_to.insert(job, hive.as_str());
+                        hive_job_of.insert(job, (hive.as_str(), lives.of(hive), hive_job));
                     }
                     HubRecord::State { job, state } => {
+                        if host != "queen" {
+                            hive_state.insert((host, life, job), state);
+                        } else if *state == JobState::Cancelled {
+                            let queued = hive_job_of
+                                .get(job)
+                                .and_then(|k| hive_state.get(k))
+                                .is_some_and(|s| **s == JobState::Queued);
+                            if queued {
+                                hit("cancel_before_hive_stream");
+                            }
+                        }
                         // The hive a running job occupies: the hive process itself, or in
                         // integrated mode the hive a queen job is about.
                         let hive = if host != "queen" {

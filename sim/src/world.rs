@@ -115,6 +115,7 @@ fn perturb_rate(point: Point) -> (f64, u64) {
         Point::AbortLag => (0.7, 100),
         Point::FinishClose => (0.5, 200),
         Point::Cancel => (0.5, 50),
+        Point::Forward => (0.3, 100),
     }
 }
 

@@ -90,6 +90,7 @@ pub const CHECKERS: [Invariant; 12] = [
             "ttl_expired",
             "cancel_queued",
             "cancel_forwarded",
+            "cancel_before_hive_stream",
             "relay_link_lost",
             "relay_silence",
             "subtask_aborted",
