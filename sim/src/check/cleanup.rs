@@ -94,23 +94,41 @@ fn quiescence(trace: &Trace) -> Vec<Violation> {
 
 /// A hive job still queued when its queen job was cancelled, and what became of it.
 fn cancel_reached_hive(trace: &Trace, records: &[HostRecord<'_>]) -> Vec<Violation> {
-    // Queen job -> its hive job (host, life, id); hive job -> latest state and when.
+    // Queen job -> its hive job (host, life, id); hive job -> its latest state.
     let mut hive_job_of: BTreeMap<&JobId, (&str, u32, &JobId)> = BTreeMap::new();
     let mut latest: BTreeMap<(&str, u32, &JobId), &JobState> = BTreeMap::new();
     // Hive jobs left queued by a cancel: hive job -> (queen job, cancel time).
     let mut left: BTreeMap<(&str, u32, &JobId), (&JobId, u64)> = BTreeMap::new();
     let mut out = Vec::new();
-    let lives_of = |host: &str, t: u64| {
-        // The hive's life at `t`: the same count `hub_records` keeps.
-        trace
-            .entries
+    // The faults, once: few entries of a long trace.
+    let faults: Vec<(u64, &str, &[String])> = trace
+        .entries
+        .iter()
+        .filter_map(|e| match &e.what {
+            What::Fault { fault, hosts } => Some((e.t, fault.as_str(), hosts.as_slice())),
+            _ => None,
+        })
+        .collect();
+    let names = |hosts: &[String], h: &str| hosts.iter().any(|x| x == h);
+    // A host's life at `t`: the count of its crashes and restarts, as `hub_records` keeps it.
+    let life_at = |host: &str, t: u64| {
+        faults
             .iter()
-            .take_while(|e| e.t <= t)
-            .filter(|e| {
-                matches!(&e.what, What::Fault { fault, hosts }
-                if (fault == "crash" || fault == "restart") && hosts.iter().any(|h| h == host))
+            .filter(|(at, f, hosts)| {
+                *at <= t && matches!(*f, "crash" | "restart") && names(hosts, host)
             })
             .count() as u32
+    };
+    // Whether a fault before `t` may have kept the queen's `DELETE` from `hive`.
+    let cut = |hive: &str, t: u64| {
+        faults.iter().any(|(at, f, hosts)| {
+            *at <= t
+                && match *f {
+                    "partition" | "hold" => names(hosts, "queen") && names(hosts, hive),
+                    "crash" | "restart" => names(hosts, "queen") || names(hosts, hive),
+                    _ => false,
+                }
+        })
     };
     for r in records {
         match r.record {
@@ -119,14 +137,14 @@ fn cancel_reached_hive(trace: &Trace, records: &[HostRecord<'_>]) -> Vec<Violati
                 hive,
                 hive_job,
             } if r.host == "queen" => {
-                hive_job_of.insert(job, (hive.as_str(), lives_of(hive, r.t), hive_job));
+                hive_job_of.insert(job, (hive.as_str(), life_at(hive, r.t), hive_job));
             }
             HubRecord::State { job, state } if r.host != "queen" => {
                 let key = (r.host, r.life, job);
                 latest.insert(key, state);
                 if *state == JobState::Expired {
                     if let Some((queen_job, cancelled_at)) = left.get(&key) {
-                        if r.t > cancelled_at + DELETE_REACH_MS && !cut(trace, r.host, r.t) {
+                        if r.t > cancelled_at + DELETE_REACH_MS && !cut(r.host, r.t) {
                             out.push(Violation {
                                 invariant: "cleanup",
                                 t: r.t,
@@ -156,25 +174,6 @@ fn cancel_reached_hive(trace: &Trace, records: &[HostRecord<'_>]) -> Vec<Violati
         }
     }
     out
-}
-
-/// Whether a fault before `t` may have kept the queen's `DELETE` from `hive`.
-fn cut(trace: &Trace, hive: &str, t: u64) -> bool {
-    trace
-        .entries
-        .iter()
-        .take_while(|e| e.t <= t)
-        .any(|e| match &e.what {
-            What::Fault { fault, hosts } => {
-                let names = |h: &str| hosts.iter().any(|x| x == h);
-                match fault.as_str() {
-                    "partition" | "hold" => names("queen") && names(hive),
-                    "crash" | "restart" => names("queen") || names(hive),
-                    _ => false,
-                }
-            }
-            _ => false,
-        })
 }
 
 #[cfg(test)]
