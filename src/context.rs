@@ -129,6 +129,21 @@ where
     }
 }
 
+/// Spawns a task that carries the current narration context (its probes still name the
+/// job) but is *not* aborted when its handle is dropped: for a step whose effect elsewhere
+/// must be seen through even if the job ends meanwhile — the relay's submit to a hive,
+/// which must cancel the hive job it created if nobody waits for it any more.
+pub fn spawn_lasting<F>(fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match current() {
+        Some(ctx) => crate::spawn::spawn(CONTEXT.scope(ctx, fut)),
+        None => crate::spawn::spawn(fut),
+    }
+}
+
 /// Spawns a process-level task that is *not* part of any job — a worker that outlives the
 /// job which started it. It runs outside every narration context (it can only narrate
 /// with an explicit job id, [`narrate_to`]) and is aborted when its handle is dropped.

@@ -45,7 +45,7 @@ pub(crate) async fn forward(
         format!("Forwarding {} to hive '{name}' at {ep}", op.name()),
     )
     .await;
-    let hive_job = timeout_at(deadline, submit(dial.as_ref(), name, ep, op))
+    let hive_job = timeout_at(deadline, submit_or_cancel(dial, name, ep, op))
         .await
         .map_err(|_| late())??;
     if let Some(ctx) = context::current() {
@@ -89,6 +89,60 @@ enum Broken {
     HiveEnded(String),
     /// The link broke; the hive job may still be running.
     Link(String),
+}
+
+/// Submits `op` from a task of its own. The hive creates its job as soon as the POST
+/// arrives; if the forward is dropped before it took the reply (the queen job cancelled or
+/// its client gone, the deadline passed), nobody would learn that job's id and it would sit
+/// queued until its TTL. The task outlives the forward and the reply is cancelled by
+/// whichever side holds it last (see [`PendingSubmit`]), so a queen job's cancel reaches
+/// the hive (SPEC §6) even when it lands while the POST or its reply is on the wire.
+async fn submit_or_cancel(
+    dial: &Arc<dyn Dial>,
+    name: &str,
+    ep: &Endpoint,
+    op: &Operation,
+) -> Result<JobId, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut pending = PendingSubmit {
+        rx,
+        dial: dial.clone(),
+        ep: ep.clone(),
+        ctx: context::current(),
+    };
+    let (dial, owned_name, ep, op) = (dial.clone(), name.to_owned(), ep.clone(), op.clone());
+    context::spawn_lasting(async move {
+        let result = submit(dial.as_ref(), &owned_name, &ep, &op).await;
+        if let Err(Ok(job)) = tx.send(result) {
+            // The forward was dropped before the reply: cancel what the hive created.
+            cancel_hive_job(dial, ep, job, context::current().as_ref()).await;
+        }
+    });
+    (&mut pending.rx)
+        .await
+        .unwrap_or_else(|_| Err(format!("hive '{name}': the submit was stopped")))
+}
+
+/// A submit's reply channel, held by the forward. Dropped with a reply in it that the
+/// forward never took, it cancels that hive job; dropped before the reply, it closes the
+/// channel so that the submit task cancels it instead. `close` before `try_recv` makes the
+/// two sides exclusive on a multi-threaded runtime too: a reply is either received here or
+/// refused to the sender, never lost in between.
+struct PendingSubmit {
+    rx: tokio::sync::oneshot::Receiver<Result<JobId, String>>,
+    dial: Arc<dyn Dial>,
+    ep: Endpoint,
+    ctx: Option<context::NarrationContext>,
+}
+
+impl Drop for PendingSubmit {
+    fn drop(&mut self) {
+        self.rx.close();
+        if let Ok(Ok(job)) = self.rx.try_recv() {
+            let (dial, ep, ctx) = (self.dial.clone(), self.ep.clone(), self.ctx.clone());
+            crate::spawn::spawn(async move { cancel_hive_job(dial, ep, job, ctx.as_ref()).await });
+        }
+    }
 }
 
 async fn submit(
@@ -206,14 +260,22 @@ struct CancelOnDrop {
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         let Some(job) = self.job.take() else { return };
-        if let Some(ctx) = &self.ctx {
-            ctx.probe(Probe::CancelForwarded);
-        }
-        let (dial, ep) = (self.dial.clone(), self.ep.clone());
-        // Best effort and bounded: the hive also cancels the job when our stream drops.
-        crate::spawn::spawn(async move {
-            let path = format!("/v1/jobs/{job}");
-            let _ = http_client::send(dial.as_ref(), &ep, Method::DELETE, &path, None).await;
-        });
+        let (dial, ep, ctx) = (self.dial.clone(), self.ep.clone(), self.ctx.clone());
+        crate::spawn::spawn(async move { cancel_hive_job(dial, ep, job, ctx.as_ref()).await });
     }
+}
+
+/// Sends the hive a `DELETE` for `job`, a hive job whose queen job no longer follows it.
+/// Best effort and bounded: the hive also cancels a job when its stream drops.
+async fn cancel_hive_job(
+    dial: Arc<dyn Dial>,
+    ep: Endpoint,
+    job: JobId,
+    ctx: Option<&context::NarrationContext>,
+) {
+    if let Some(ctx) = ctx {
+        ctx.probe(Probe::CancelForwarded);
+    }
+    let path = format!("/v1/jobs/{job}");
+    let _ = http_client::send(dial.as_ref(), &ep, Method::DELETE, &path, None).await;
 }

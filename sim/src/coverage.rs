@@ -28,7 +28,7 @@ const SILENCE_MS: u64 = 15_000;
 pub type Hits = BTreeMap<&'static str, u64>;
 
 /// Every probe, with what it means, in report order.
-pub const PROBES: [(&str, &str); 52] = [
+pub const PROBES: [(&str, &str); 53] = [
     // Sends for a job without a channel (SPEC §4.3), by why there is none and where.
     (
         "no_channel_removed@queen",
@@ -119,6 +119,10 @@ pub const PROBES: [(&str, &str); 52] = [
     (
         "cancel_before_hive_stream",
         "a queen job cancelled while its hive job was still queued, unstreamed",
+    ),
+    (
+        "cancel_during_forward",
+        "a queen job cancelled while its forward's POST or the hive's reply was on the wire",
     ),
     // Ends without a marker.
     ("client_disconnect", "a client dropped its stream mid-job"),
@@ -273,6 +277,8 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
     // Each forwarded queen job's hive job, and the latest state of every hive job.
     let mut hive_job_of: BTreeMap<&JobId, (&str, u32, &JobId)> = BTreeMap::new();
     let mut hive_state: BTreeMap<(&str, u32, &JobId), &JobState> = BTreeMap::new();
+    // Queen jobs whose relay has announced its forward (the POST is on its way).
+    let mut forwarding: BTreeSet<&JobId> = BTreeSet::new();
 
     for e in &trace.entries {
         let host = e.host.as_str();
@@ -383,6 +389,9 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
                         hit(&format!("no_channel_{why}@{role}"));
                     }
                     HubRecord::Deliver { job, action, .. } if host == "queen" => {
+                        if action == "forward" {
+                            forwarding.insert(job);
+                        }
                         if action == "relay_lagged" {
                             hit("lagged_notice");
                         }
@@ -415,6 +424,8 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
                                 .is_some_and(|s| **s == JobState::Queued);
                             if queued {
                                 hit("cancel_before_hive_stream");
+                            } else if forwarding.contains(job) && !hive_job_of.contains_key(job) {
+                                hit("cancel_during_forward");
                             }
                         }
                         // The hive a running job occupies: the hive process itself, or in

@@ -198,6 +198,136 @@ impl rbee::dial::Dial for StallOneDial {
     }
 }
 
+/// Lets every connection through, but holds what the first one reads until `release`:
+/// the forward's POST reaches the hive, which creates its job, while the reply stays on
+/// the wire.
+#[derive(Default)]
+struct HoldFirstReplyDial {
+    dials: std::sync::atomic::AtomicUsize,
+    gate: Arc<Gate>,
+}
+
+/// Closed until opened once; readers wait on it.
+#[derive(Default)]
+struct Gate {
+    state: std::sync::Mutex<(bool, Vec<std::task::Waker>)>,
+}
+
+impl Gate {
+    fn open(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.0 = true;
+        state.1.drain(..).for_each(std::task::Waker::wake);
+    }
+
+    fn poll_open(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let mut state = self.state.lock().unwrap();
+        if state.0 {
+            return std::task::Poll::Ready(());
+        }
+        state.1.push(cx.waker().clone());
+        std::task::Poll::Pending
+    }
+}
+
+/// A connection whose reads wait for its gate.
+struct Gated {
+    io: rbee::dial::BoxIo,
+    gate: Arc<Gate>,
+}
+
+impl tokio::io::AsyncRead for Gated {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::ready!(self.gate.poll_open(cx));
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Gated {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+impl rbee::dial::Dial for HoldFirstReplyDial {
+    fn dial(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<rbee::dial::BoxIo>> {
+        let first = self.dials.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        let (gate, connect) = (self.gate.clone(), rbee::dial::TcpDial.dial(host, port));
+        Box::pin(async move {
+            let io = connect.await?;
+            Ok(if first {
+                Box::new(Gated { io, gate }) as rbee::dial::BoxIo
+            } else {
+                io
+            })
+        })
+    }
+}
+
+/// A queen job cancelled while its forward's POST was answered but the reply was still on
+/// the wire: the hive had created its job, and the queen did not know its id yet. The
+/// submit outlives the cancelled forward, reads the reply and cancels the hive job (before,
+/// the forward dropped the connection and the hive job sat queued until its 60 s TTL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_11_queen_cancel_reaches_a_hive_job_whose_reply_was_on_the_wire() {
+    let world = Arc::new(Hive::new(HIVE, ["tinyllama".to_owned()]));
+    let hive = Server::hive(world, |_| {}).await;
+    let mut config = NodeConfig::new(Role::Queen(BTreeMap::from([(
+        HIVE.to_owned(),
+        HiveTarget::Remote(hive.endpoint.clone()),
+    )])));
+    let dial = Arc::new(HoldFirstReplyDial::default());
+    config.dial = dial.clone();
+    let queen = Server::start(config).await;
+    let keeper = queen.keeper();
+    let job = keeper
+        .submit(&hive_op("model_list", json!({})))
+        .await
+        .expect("submit");
+    let _stream = open_stream(&queen.endpoint, job.job_id.as_str()).await;
+    eventually("the hive created the forwarded job", || {
+        !hive.recorder.created().is_empty()
+    })
+    .await;
+    let hive_job = hive.recorder.created()[0].clone();
+    assert_eq!(queen.recorder.hive_job_of(&job.job_id), None, "reply held");
+    keeper.cancel(&job.job_id).await.expect("cancel");
+    queen.settle("the queen job was cancelled").await;
+    dial.gate.open();
+    hive.settle("the reply reached the cancelled forward").await;
+    assert_eq!(
+        hive.recorder.states(&hive_job).last(),
+        Some(&JobState::Cancelled)
+    );
+    assert_eq!(hive.recorder.executions(&hive_job), 0, "it never ran");
+}
+
 /// A queen job cancelled after its hive accepted the forwarded job but before the hive
 /// stream opened: the queen's DELETE reaches the hive, which drops its queued job at once
 /// (no hive stream exists whose disconnect could cancel it; without the DELETE it would sit

@@ -1,15 +1,16 @@
 //! **cleanup** — at quiescence every hub has 0 channels and every registry 0 jobs; live
-//! channels never exceed live jobs; a cancelled queen job leaves no hive job behind.
+//! channels never exceed live jobs; the queen leaves no hive job behind.
 //!
 //! Guards against historical bug 9 (the sender leaked on client disconnect, never-streamed
 //! jobs stayed forever, the registry never shrank) and the hive half of bug 11 (a queen
 //! cancel that never reached the hive). The TTL removes a forgotten hive job in the end, so
-//! quiescence alone cannot see the second: a hive job that was still queued when its queen
-//! job was cancelled must end `cancelled` (SPEC §2 `DELETE`, §6), or `completed` / `failed`
-//! if it got there first — never `expired`, which is what a forgotten one becomes. Two
-//! exemptions, both where the `DELETE` cannot arrive: a fault cut the queen's path to that
-//! hive (a partition or hold of the two, a crash or restart of either) before the expiry,
-//! or the expiry came within [`DELETE_REACH_MS`] of the cancel (the TTL won the race).
+//! quiescence alone cannot see the second. Every hive job is the queen's: the relay streams
+//! it, or cancels it when its queen job ended first (SPEC §2 `DELETE`, §6). So a hive job
+//! that *expires* was forgotten, unless a fault cut the queen's path to that hive (a
+//! partition or hold of the two, a crash or restart of either) before the expiry. Where the
+//! queen had recorded the hive job's id and its job was cancelled while the hive job was
+//! queued, the violation names that queen job, and the TTL winning the race against the
+//! `DELETE` (the expiry within [`DELETE_REACH_MS`] of the cancel) is exempt.
 
 use super::view::{hub_records, HostRecord};
 use super::Violation;
@@ -29,7 +30,7 @@ pub fn check(_: &Scenario, trace: &Trace) -> Vec<Violation> {
     let records = hub_records(trace);
     let mut out = counts(&records);
     out.extend(quiescence(trace));
-    out.extend(cancel_reached_hive(trace, &records));
+    out.extend(forgotten_hive_jobs(trace, &records));
     out
 }
 
@@ -92,13 +93,14 @@ fn quiescence(trace: &Trace) -> Vec<Violation> {
     out
 }
 
-/// A hive job still queued when its queen job was cancelled, and what became of it.
-fn cancel_reached_hive(trace: &Trace, records: &[HostRecord<'_>]) -> Vec<Violation> {
+/// Hive jobs that expired though nothing cut the queen from them.
+fn forgotten_hive_jobs(trace: &Trace, records: &[HostRecord<'_>]) -> Vec<Violation> {
     // Queen job -> its hive job (host, life, id); hive job -> its latest state.
     let mut hive_job_of: BTreeMap<&JobId, (&str, u32, &JobId)> = BTreeMap::new();
     let mut latest: BTreeMap<(&str, u32, &JobId), &JobState> = BTreeMap::new();
     // Hive jobs left queued by a cancel: hive job -> (queen job, cancel time).
     let mut left: BTreeMap<(&str, u32, &JobId), (&JobId, u64)> = BTreeMap::new();
+    let mut forwarded_as: BTreeMap<(&str, u32, &JobId), &JobId> = BTreeMap::new();
     let mut out = Vec::new();
     // The faults, once: few entries of a long trace.
     let faults: Vec<(u64, &str, &[String])> = trace
@@ -137,25 +139,50 @@ fn cancel_reached_hive(trace: &Trace, records: &[HostRecord<'_>]) -> Vec<Violati
                 hive,
                 hive_job,
             } if r.host == "queen" => {
-                hive_job_of.insert(job, (hive.as_str(), life_at(hive, r.t), hive_job));
+                let key = (hive.as_str(), life_at(hive, r.t), hive_job);
+                hive_job_of.insert(job, key);
+                forwarded_as.insert(key, job);
             }
             HubRecord::State { job, state } if r.host != "queen" => {
                 let key = (r.host, r.life, job);
                 latest.insert(key, state);
-                if *state == JobState::Expired {
-                    if let Some((queen_job, cancelled_at)) = left.get(&key) {
-                        if r.t > cancelled_at + DELETE_REACH_MS && !cut(r.host, r.t) {
-                            out.push(Violation {
-                                invariant: "cleanup",
-                                t: r.t,
-                                host: r.host.to_owned(),
-                                job: queen_job.to_string(),
-                                message: format!(
-                                    "hive job {job} expired, though its queen job was cancelled \
-                                     at {cancelled_at} ms while it waited: the cancel never \
-                                     reached the hive (SPEC §2 DELETE, §6)"
+                if *state == JobState::Expired && !cut(r.host, r.t) {
+                    let mut v = |job: String, message: String| {
+                        out.push(Violation {
+                            invariant: "cleanup",
+                            t: r.t,
+                            host: r.host.to_owned(),
+                            job,
+                            message,
+                        })
+                    };
+                    match left.get(&key) {
+                        Some((queen_job, cancelled_at)) => {
+                            if r.t > cancelled_at + DELETE_REACH_MS {
+                                v(
+                                    queen_job.to_string(),
+                                    format!(
+                                        "hive job {job} expired, though its queen job was \
+                                         cancelled at {cancelled_at} ms while it waited: the \
+                                         cancel never reached the hive (SPEC §2 DELETE, §6)"
+                                    ),
+                                );
+                            }
+                        }
+                        None => {
+                            let queen_job = forwarded_as
+                                .get(&key)
+                                .map(ToString::to_string)
+                                .unwrap_or_default();
+                            v(
+                                queen_job,
+                                format!(
+                                    "hive job {job} expired, though nothing cut the queen from \
+                                     hive '{}': every hive job is the queen's, which streams it \
+                                     or cancels it (SPEC §6), so the queen forgot this one",
+                                    r.host
                                 ),
-                            });
+                            );
                         }
                     }
                 }
@@ -278,5 +305,62 @@ mod tests {
         // A partition elsewhere exempts nothing.
         let elsewhere = Some(("partition", vec!["queen", "hive-b"]));
         assert_eq!(run(JobState::Expired, 5_040, elsewhere).len(), 1);
+    }
+
+    /// The same bug one step earlier: the queen job is cancelled while the forward's POST
+    /// is answered, the relay never learns the hive job's id (no `Forward` record), and the
+    /// hive job expires. Nothing names a queen job; the hive job alone is the evidence.
+    #[test]
+    fn fires_when_a_hive_job_nobody_cut_off_expires() {
+        let hive_job = JobId::from_bits(2);
+        let state = |t: u64, host: &str, state: JobState| Entry {
+            t,
+            host: host.to_owned(),
+            what: What::Hub {
+                record: HubRecord::State {
+                    job: hive_job.clone(),
+                    state,
+                },
+            },
+        };
+        let fault = |t: u64, fault: &str, hosts: &[&str]| Entry {
+            t,
+            host: "sim".to_owned(),
+            what: What::Fault {
+                fault: fault.to_owned(),
+                hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            },
+        };
+        let scenario = scenario_of("hive-a");
+        let forgotten = vec![
+            state(40, "hive-a", JobState::Queued),
+            state(5_040, "hive-a", JobState::Expired),
+        ];
+        let v = check(
+            &scenario,
+            &Trace {
+                entries: forgotten.clone(),
+            },
+        );
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(
+            (v[0].t, v[0].host.as_str(), v[0].job.as_str()),
+            (5_040, "hive-a", "")
+        );
+        assert!(v[0].message.contains("the queen forgot this one"), "{v:?}");
+        // Cut off by a hold before the expiry: the queen could not reach it.
+        let mut held = forgotten.clone();
+        held.insert(1, fault(100, "hold", &["queen", "hive-a"]));
+        assert_eq!(check(&scenario, &Trace { entries: held }), []);
+        // A hold after the expiry exempts nothing.
+        let mut late = forgotten.clone();
+        late.push(fault(6_000, "hold", &["queen", "hive-a"]));
+        assert_eq!(check(&scenario, &Trace { entries: late }).len(), 1);
+        // Streamed and done, or cancelled: nothing forgotten.
+        let cancelled = vec![
+            state(40, "hive-a", JobState::Queued),
+            state(90, "hive-a", JobState::Cancelled),
+        ];
+        assert_eq!(check(&scenario, &Trace { entries: cancelled }), []);
     }
 }

@@ -91,6 +91,7 @@ pub const CHECKERS: [Invariant; 12] = [
             "cancel_queued",
             "cancel_forwarded",
             "cancel_before_hive_stream",
+            "cancel_during_forward",
             "relay_link_lost",
             "relay_silence",
             "subtask_aborted",
