@@ -6,7 +6,9 @@
 //! *interpreted*, never relayed as narration (historical bug 12). An unreachable hive, a lost
 //! connection, 15 s of silence or no marker within the operation's deadline end the queen
 //! job in an error naming the hive. If the relay is dropped before the hive job ended (the
-//! queen job was cancelled), it cancels the hive job too (historical bug 11).
+//! queen job was cancelled), it cancels the hive job too (historical bug 11) — also when it
+//! is dropped while the POST or the hive's reply is still on the wire, since the submit
+//! runs in a task of its own that outlives the relay.
 
 use crate::context::{self, narrate_wait};
 use crate::dial::{Dial, Endpoint};
