@@ -281,3 +281,77 @@ async fn cancel_hive_job(
     let path = format!("/v1/jobs/{job}");
     let _ = http_client::send(dial.as_ref(), &ep, Method::DELETE, &path, None).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dial::BoxIo;
+    use futures::future::BoxFuture;
+    use std::sync::Mutex;
+
+    /// Records every dial and fails it (not as a refusal, so nothing is retried).
+    #[derive(Default)]
+    struct RecordingDial(Mutex<Vec<String>>);
+
+    impl Dial for RecordingDial {
+        fn dial(&self, host: &str, port: u16) -> BoxFuture<'static, std::io::Result<BoxIo>> {
+            self.0.lock().unwrap().push(format!("{host}:{port}"));
+            Box::pin(async { Err(std::io::Error::other("recorded")) })
+        }
+    }
+
+    fn pending(
+        dial: &Arc<RecordingDial>,
+    ) -> (
+        tokio::sync::oneshot::Sender<Result<JobId, String>>,
+        PendingSubmit,
+    ) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let pending = PendingSubmit {
+            rx,
+            dial: dial.clone(),
+            ep: Endpoint {
+                host: "hive-a".into(),
+                port: 7835,
+            },
+            ctx: None,
+        };
+        (tx, pending)
+    }
+
+    /// The reply reached the channel but the forward was dropped before taking it: the
+    /// pending submit sends the hive a `DELETE` for that job (nobody else knows its id).
+    #[tokio::test]
+    async fn a_reply_the_dropped_forward_never_took_is_cancelled_on_the_hive() {
+        let dial = Arc::new(RecordingDial::default());
+        let (tx, pending) = pending(&dial);
+        tx.send(Ok(JobId::from_bits(7)))
+            .expect("the forward still holds the channel");
+        drop(pending);
+        for _ in 0..100 {
+            if !dial.0.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*dial.0.lock().unwrap(), ["hive-a:7835"]);
+    }
+
+    /// Dropped before the reply: the channel is closed, so the submit task is refused the
+    /// reply and cancels the job itself; the pending submit sends nothing.
+    #[tokio::test]
+    async fn a_forward_dropped_before_the_reply_leaves_the_cancel_to_the_submit_task() {
+        let dial = Arc::new(RecordingDial::default());
+        let (tx, pending) = pending(&dial);
+        drop(pending);
+        let refused = tx.send(Ok(JobId::from_bits(7)));
+        assert!(
+            matches!(refused, Err(Ok(_))),
+            "the reply comes back to the task"
+        );
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(dial.0.lock().unwrap().is_empty());
+    }
+}
