@@ -261,6 +261,11 @@ impl Recorder {
         });
     }
 
+    /// The most entries this recorder keeps.
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(MAX_ENTRIES)
+    }
+
     /// Whether an entry was refused because the trace is full: the run must stop.
     pub fn is_full(&self) -> bool {
         self.full.load(Ordering::Relaxed)

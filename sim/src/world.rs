@@ -55,12 +55,27 @@ fn settle_ms(scenario: &Scenario) -> u64 {
 pub struct RunOptions {
     /// The seed (overrides the scenario's).
     pub seed: u64,
+    /// A lower cap on trace entries than the scenario's own (see `entry_limit`): lets a
+    /// test show that a run which outgrows its cap stops and fails, without a system that
+    /// emits without end.
+    pub entry_limit: Option<usize>,
 }
 
 impl RunOptions {
     /// A run at `seed` (the job TTL and everything else come from the scenario).
     pub fn new(seed: u64) -> Self {
-        Self { seed }
+        Self {
+            seed,
+            entry_limit: None,
+        }
+    }
+
+    /// The same run, its trace capped at `limit` entries.
+    pub fn with_entry_limit(self, limit: usize) -> Self {
+        Self {
+            entry_limit: Some(limit),
+            ..self
+        }
     }
 }
 
@@ -185,7 +200,8 @@ fn entry_limit(scenario: &Scenario) -> usize {
 
 /// Runs `scenario` and returns its trace.
 pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
-    let recorder = Recorder::default().with_limit(entry_limit(scenario));
+    let limit = options.entry_limit.unwrap_or_else(|| entry_limit(scenario));
+    let recorder = Recorder::default().with_limit(limit);
     let nodes: Nodes = Rc::default();
     let ids = IdGen::seeded(options.seed);
     let mut sim = turmoil::Builder::new()
@@ -347,7 +363,7 @@ fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, env: &Env, nodes: &Nod
             Ok(Ok(_)) if recorder.is_full() => {
                 let message = format!(
                     "runaway: the trace reached {} entries by {} ms; the system emits without end, the rest of the run is not recorded",
-                    entry_limit(scenario),
+                    recorder.limit(),
                     now(sim)
                 );
                 recorder.push_at(now(sim), "sim", What::Panic { message });
@@ -406,6 +422,48 @@ fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, env: &Env, nodes: &Nod
                 dropped_no_channel: stats.dropped_no_channel,
                 settled,
             },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::check_all;
+    use crate::check::testkit::two_jobs;
+
+    /// The runaway guard end to end: a run whose trace outgrows its cap stops there, in
+    /// bounded time and memory, and fails (`no-panic` names the runaway) instead of
+    /// recording until the machine runs out of memory.
+    #[test]
+    fn a_run_that_outgrows_its_trace_cap_stops_and_fails() {
+        let (scenario, whole) = two_jobs();
+        assert!(
+            whole.entries.len() > 40,
+            "the full run records more than the cap"
+        );
+        let capped = run(
+            &scenario,
+            RunOptions::new(scenario.seed).with_entry_limit(40),
+        );
+        assert!(
+            capped.entries.len() <= 41,
+            "{} entries",
+            capped.entries.len()
+        );
+        let last = capped.entries.last().expect("an entry");
+        assert!(
+            matches!(&last.what, What::Panic { message } if message.starts_with("runaway: the trace reached 40 entries")),
+            "{last:?}"
+        );
+        let no_panic = check_all(&scenario, &capped)
+            .into_iter()
+            .find(|(name, _)| *name == "no-panic")
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+        assert!(
+            no_panic.iter().any(|v| v.message.contains("runaway")),
+            "{no_panic:?}"
         );
     }
 }
