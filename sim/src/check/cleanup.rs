@@ -9,8 +9,11 @@
 //! that *expires* was forgotten, unless a fault cut the queen's path to that hive (a
 //! partition or hold of the two, a crash or restart of either) before the expiry. Where the
 //! queen had recorded the hive job's id and its job was cancelled while the hive job was
-//! queued, the violation names that queen job, and the TTL winning the race against the
-//! `DELETE` (the expiry within [`DELETE_REACH_MS`] of the cancel) is exempt.
+//! queued, the violation names that queen job. Two races with the TTL are exempt: the
+//! expiry within [`DELETE_REACH_MS`] of the cancel, and a hive job that expired within
+//! [`DELETE_REACH_MS`] of its creation (a TTL shorter than the queen's reach: nothing the
+//! queen does can save such a job, so the rule says nothing about scenarios with a TTL
+//! under a second).
 
 use super::view::{hub_records, HostRecord};
 use super::Violation;
@@ -101,6 +104,7 @@ fn forgotten_hive_jobs(trace: &Trace, records: &[HostRecord<'_>]) -> Vec<Violati
     // Hive jobs left queued by a cancel: hive job -> (queen job, cancel time).
     let mut left: BTreeMap<(&str, u32, &JobId), (&JobId, u64)> = BTreeMap::new();
     let mut forwarded_as: BTreeMap<(&str, u32, &JobId), &JobId> = BTreeMap::new();
+    let mut queued_at: BTreeMap<(&str, u32, &JobId), u64> = BTreeMap::new();
     let mut out = Vec::new();
     // The faults, once: few entries of a long trace.
     let faults: Vec<(u64, &str, &[String])> = trace
@@ -146,7 +150,14 @@ fn forgotten_hive_jobs(trace: &Trace, records: &[HostRecord<'_>]) -> Vec<Violati
             HubRecord::State { job, state } if r.host != "queen" => {
                 let key = (r.host, r.life, job);
                 latest.insert(key, state);
-                if *state == JobState::Expired && !cut(r.host, r.t) {
+                if *state == JobState::Queued {
+                    queued_at.insert(key, r.t);
+                }
+                // A TTL shorter than the queen's reach expires jobs no queen could save.
+                let short_lived = queued_at
+                    .get(&key)
+                    .is_some_and(|at| r.t < at + DELETE_REACH_MS);
+                if *state == JobState::Expired && !short_lived && !cut(r.host, r.t) {
                     let mut v = |job: String, message: String| {
                         out.push(Violation {
                             invariant: "cleanup",
@@ -356,6 +367,12 @@ mod tests {
         let mut late = forgotten.clone();
         late.push(fault(6_000, "hold", &["queen", "hive-a"]));
         assert_eq!(check(&scenario, &Trace { entries: late }).len(), 1);
+        // A TTL shorter than the queen's reach: exempt.
+        let short = vec![
+            state(40, "hive-a", JobState::Queued),
+            state(140, "hive-a", JobState::Expired),
+        ];
+        assert_eq!(check(&scenario, &Trace { entries: short }), []);
         // Streamed and done, or cancelled: nothing forgotten.
         let cancelled = vec![
             state(40, "hive-a", JobState::Queued),
