@@ -479,7 +479,8 @@ fn fault(sw: &Swarm, hosts: &[String], servers: &[String]) -> BoxedStrategy<Vec<
 
 /// Sets `expect = "done"` where the generator can know it: a following job in a run
 /// without faults, whose operation cannot fail on the initial catalogue or on another
-/// job's effects.
+/// job's effects. (A `worker_stop` can stop a worker another job is still spawning, which
+/// then fails "stopped before it was ready": no spawn is known to succeed beside one.)
 fn known_expectations(mut s: Scenario) -> Scenario {
     if !s.faults.is_empty() {
         return s;
@@ -487,6 +488,10 @@ fn known_expectations(mut s: Scenario) -> Scenario {
     let deletes_tinyllama = s.jobs.iter().any(
         |j| matches!(&j.operation, Operation::ModelDelete { model, .. } if model == "tinyllama"),
     );
+    let stops_workers = s
+        .jobs
+        .iter()
+        .any(|j| matches!(&j.operation, Operation::WorkerStop { .. }));
     for j in &mut s.jobs {
         let safe = match &j.operation {
             Operation::Status {}
@@ -494,9 +499,12 @@ fn known_expectations(mut s: Scenario) -> Scenario {
             | Operation::ModelList { .. }
             | Operation::WorkerList { .. }
             | Operation::WorkerInstall { .. } => true,
-            Operation::ModelGet { model, .. }
-            | Operation::Infer { model, .. }
-            | Operation::WorkerSpawn { model, .. } => model == "tinyllama" && !deletes_tinyllama,
+            Operation::ModelGet { model, .. } | Operation::Infer { model, .. } => {
+                model == "tinyllama" && !deletes_tinyllama
+            }
+            Operation::WorkerSpawn { model, .. } => {
+                model == "tinyllama" && !deletes_tinyllama && !stops_workers
+            }
             _ => false,
         };
         // A stream that connects near the TTL races the job's expiry: 404 is as right as done.
@@ -612,6 +620,35 @@ pub fn scenario(seed: u64, cfg: GenConfig) -> Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pins a false failure found at seeds 103181 and 104681: a `worker_stop` beside a
+    /// `worker_spawn` can stop the worker before it is ready, so the spawn's `error` is
+    /// right and the generator must not declare `done` for it.
+    #[test]
+    fn a_spawn_beside_a_worker_stop_is_not_expected_done() {
+        let spawn = r#"
+[[jobs]]
+keeper = "alice"
+operation = "worker_spawn"
+hive_id = "hive-a"
+model = "tinyllama"
+"#;
+        let stop = r#"
+[[jobs]]
+keeper = "alice"
+at_ms = 5
+operation = "worker_stop"
+hive_id = "hive-a"
+worker_id = "worker-1"
+"#;
+        let head = "hives = [\"hive-a\"]\nkeepers = [\"alice\"]\n";
+        let expect = |toml: String| {
+            let s = Scenario::parse("inline.toml", &toml).expect("valid scenario");
+            known_expectations(s).jobs[0].expect
+        };
+        assert_eq!(expect(format!("{head}{spawn}")), Expect::Done);
+        assert_eq!(expect(format!("{head}{spawn}{stop}")), Expect::Any);
+    }
 
     #[test]
     fn the_same_seed_generates_the_same_valid_scenario() {
