@@ -176,6 +176,35 @@ async fn a_broken_hive_connection_fails_the_job_naming_the_hive() {
     assert_eq!(cluster.world.models(), ["tinyllama"]);
 }
 
+/// A hive, a queen that reaches it through `dial`, and a forwarded `model_list` whose stream
+/// is open (so the queen job runs and forwards): the start of every test of a cancel that
+/// must reach the hive.
+async fn forwarded_model_list(
+    dial: Arc<dyn rbee::dial::Dial>,
+) -> (
+    Server,
+    Server,
+    rbee::keeper::Keeper,
+    rbee::keeper::Submitted,
+    rbee::http_client::Response,
+) {
+    let world = Arc::new(Hive::new(HIVE, ["tinyllama".to_owned()]));
+    let hive = Server::hive(world, |_| {}).await;
+    let mut config = NodeConfig::new(Role::Queen(BTreeMap::from([(
+        HIVE.to_owned(),
+        HiveTarget::Remote(hive.endpoint.clone()),
+    )])));
+    config.dial = dial;
+    let queen = Server::start(config).await;
+    let keeper = queen.keeper();
+    let job = keeper
+        .submit(&hive_op("model_list", json!({})))
+        .await
+        .expect("submit");
+    let stream = open_stream(&queen.endpoint, job.job_id.as_str()).await;
+    (hive, queen, keeper, job, stream)
+}
+
 /// Lets every connection through except the `stalled`-th (1-based), which never connects:
 /// a hive stream request stuck in the network, after the hive already accepted the job.
 struct StallOneDial {
@@ -296,21 +325,8 @@ impl rbee::dial::Dial for HoldFirstReplyDial {
 /// the forward dropped the connection and the hive job sat queued until its 60 s TTL).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bug_11_queen_cancel_reaches_a_hive_job_whose_reply_was_on_the_wire() {
-    let world = Arc::new(Hive::new(HIVE, ["tinyllama".to_owned()]));
-    let hive = Server::hive(world, |_| {}).await;
-    let mut config = NodeConfig::new(Role::Queen(BTreeMap::from([(
-        HIVE.to_owned(),
-        HiveTarget::Remote(hive.endpoint.clone()),
-    )])));
     let dial = Arc::new(HoldFirstReplyDial::default());
-    config.dial = dial.clone();
-    let queen = Server::start(config).await;
-    let keeper = queen.keeper();
-    let job = keeper
-        .submit(&hive_op("model_list", json!({})))
-        .await
-        .expect("submit");
-    let _stream = open_stream(&queen.endpoint, job.job_id.as_str()).await;
+    let (hive, queen, keeper, job, _stream) = forwarded_model_list(dial.clone()).await;
     eventually("the hive created the forwarded job", || {
         !hive.recorder.created().is_empty()
     })
@@ -334,24 +350,12 @@ async fn bug_11_queen_cancel_reaches_a_hive_job_whose_reply_was_on_the_wire() {
 /// queued until its 60 s TTL).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bug_11_queen_cancel_reaches_a_hive_job_whose_stream_is_not_open_yet() {
-    let world = Arc::new(Hive::new(HIVE, ["tinyllama".to_owned()]));
-    let hive = Server::hive(world, |_| {}).await;
-    let mut config = NodeConfig::new(Role::Queen(BTreeMap::from([(
-        HIVE.to_owned(),
-        HiveTarget::Remote(hive.endpoint.clone()),
-    )])));
     // The queen's first connection is the forward (POST), the second its hive stream.
-    config.dial = Arc::new(StallOneDial {
+    let dial = Arc::new(StallOneDial {
         stalled: 2,
         dials: Default::default(),
     });
-    let queen = Server::start(config).await;
-    let keeper = queen.keeper();
-    let job = keeper
-        .submit(&hive_op("model_list", json!({})))
-        .await
-        .expect("submit");
-    let _stream = open_stream(&queen.endpoint, job.job_id.as_str()).await;
+    let (hive, queen, keeper, job, _stream) = forwarded_model_list(dial).await;
     eventually("the hive accepted the forwarded job", || {
         queen.recorder.hive_job_of(&job.job_id).is_some()
     })

@@ -15,7 +15,7 @@
 //! queen does can save such a job, so the rule says nothing about scenarios with a TTL
 //! under a second).
 
-use super::view::{hub_records, HostRecord};
+use super::view::{faults, hub_records, HostRecord};
 use super::Violation;
 use crate::scenario::Scenario;
 use crate::trace::{Trace, What};
@@ -106,36 +106,12 @@ fn forgotten_hive_jobs(trace: &Trace, records: &[HostRecord<'_>]) -> Vec<Violati
     let mut forwarded_as: BTreeMap<(&str, u32, &JobId), &JobId> = BTreeMap::new();
     let mut queued_at: BTreeMap<(&str, u32, &JobId), u64> = BTreeMap::new();
     let mut out = Vec::new();
-    // The faults, once: few entries of a long trace.
-    let faults: Vec<(u64, &str, &[String])> = trace
-        .entries
-        .iter()
-        .filter_map(|e| match &e.what {
-            What::Fault { fault, hosts } => Some((e.t, fault.as_str(), hosts.as_slice())),
-            _ => None,
-        })
-        .collect();
-    let names = |hosts: &[String], h: &str| hosts.iter().any(|x| x == h);
+    let faults = faults(trace);
     // A host's life at `t`: the count of its crashes and restarts, as `hub_records` keeps it.
-    let life_at = |host: &str, t: u64| {
-        faults
-            .iter()
-            .filter(|(at, f, hosts)| {
-                *at <= t && matches!(*f, "crash" | "restart") && names(hosts, host)
-            })
-            .count() as u32
-    };
+    let life_at =
+        |host: &str, t: u64| faults.iter().filter(|f| f.t <= t && f.resets(host)).count() as u32;
     // Whether a fault before `t` may have kept the queen's `DELETE` from `hive`.
-    let cut = |hive: &str, t: u64| {
-        faults.iter().any(|(at, f, hosts)| {
-            *at <= t
-                && match *f {
-                    "partition" | "hold" => names(hosts, "queen") && names(hosts, hive),
-                    "crash" | "restart" => names(hosts, "queen") || names(hosts, hive),
-                    _ => false,
-                }
-        })
-    };
+    let cut = |hive: &str, t: u64| faults.iter().any(|f| f.t <= t && f.cuts_queen_from(hive));
     for r in records {
         match r.record {
             HubRecord::Forward {

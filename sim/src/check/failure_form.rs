@@ -16,59 +16,17 @@
 //! `expect = "error"` stays lenient (any failure the keeper sees, see `expect`): this
 //! checker holds every run, hand-written or generated, to the exact form.
 
-use super::view::{hub_records, keeper_jobs};
+use super::view::{faults, hub_records, keeper_jobs};
 use super::Violation;
 use crate::scenario::{FaultKind, Scenario};
-use crate::trace::{Trace, What};
+use crate::trace::Trace;
 use rbee::ids::JobId;
 use rbee::observer::{HubRecord, JobState};
 use std::collections::BTreeMap;
 
-/// A fault, as the trace recorded it.
-struct Fault<'a> {
-    t: u64,
-    kind: FaultKind,
-    hosts: &'a [String],
-}
-
-impl Fault<'_> {
-    fn names(&self, host: &str) -> bool {
-        self.hosts.iter().any(|h| h == host)
-    }
-
-    /// Whether it cuts or resets `keeper`'s path to the queen.
-    fn cuts_keeper(&self, keeper: &str) -> bool {
-        match self.kind {
-            FaultKind::Partition | FaultKind::Hold => self.names("queen") && self.names(keeper),
-            FaultKind::Crash | FaultKind::Restart => self.names("queen"),
-            _ => false,
-        }
-    }
-
-    /// Whether it takes `hive` away from the queen.
-    fn cuts_hive(&self, hive: &str) -> bool {
-        match self.kind {
-            FaultKind::Partition | FaultKind::Hold => self.names("queen") && self.names(hive),
-            FaultKind::Crash | FaultKind::Restart => self.names(hive),
-            _ => false,
-        }
-    }
-}
-
 /// Checks the form of every keeper-visible failure.
 pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
-    let faults: Vec<Fault> = trace
-        .entries
-        .iter()
-        .filter_map(|e| match &e.what {
-            What::Fault { fault, hosts } => Some(Fault {
-                t: e.t,
-                kind: FaultKind::parse(fault)?,
-                hosts,
-            }),
-            _ => None,
-        })
-        .collect();
+    let faults = faults(trace);
     let mut forwarded: BTreeMap<&JobId, (&str, &JobId)> = BTreeMap::new();
     let mut ended_on_queen: BTreeMap<&JobId, u64> = BTreeMap::new();
     let mut hive_failures: BTreeMap<(&str, &JobId), &str> = BTreeMap::new();
@@ -163,6 +121,7 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
 mod tests {
     use super::super::testkit::*;
     use super::*;
+    use crate::trace::What;
     use crate::world::{run, RunOptions};
     use rbee::event::{StreamEvent, Terminal};
 

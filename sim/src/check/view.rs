@@ -1,7 +1,8 @@
 //! Derived views of a trace that several checkers share: each scenario job as its keeper
-//! saw it, the hub records of each host split at crashes, and channel lifetimes.
+//! saw it, the hub records of each host split at crashes, channel lifetimes, and the
+//! faults with what each one cuts.
 
-use crate::scenario::{JobPlan, Scenario};
+use crate::scenario::{FaultKind, JobPlan, Scenario};
 use crate::trace::{Trace, What};
 use rbee::event::StreamEvent;
 use rbee::ids::JobId;
@@ -186,4 +187,65 @@ pub fn queen_final_states(trace: &Trace) -> BTreeMap<&JobId, &rbee::observer::Jo
         }
     }
     out
+}
+
+/// A fault, as the trace recorded it.
+#[derive(Clone, Copy, Debug)]
+pub struct Fault<'a> {
+    /// When it fired.
+    pub t: u64,
+    /// Its kind.
+    pub kind: FaultKind,
+    /// The hosts it names.
+    pub hosts: &'a [String],
+}
+
+impl Fault<'_> {
+    /// Whether it names `host`.
+    pub fn names(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h == host)
+    }
+
+    /// Whether it ends the life of the process on `host` (a crash, or a restart).
+    pub fn resets(&self, host: &str) -> bool {
+        matches!(self.kind, FaultKind::Crash | FaultKind::Restart) && self.names(host)
+    }
+
+    /// Whether it cuts or resets `keeper`'s path to the queen.
+    pub fn cuts_keeper(&self, keeper: &str) -> bool {
+        match self.kind {
+            FaultKind::Partition | FaultKind::Hold => self.names("queen") && self.names(keeper),
+            _ => self.resets("queen"),
+        }
+    }
+
+    /// Whether it takes `hive` away from the queen.
+    pub fn cuts_hive(&self, hive: &str) -> bool {
+        match self.kind {
+            FaultKind::Partition | FaultKind::Hold => self.names("queen") && self.names(hive),
+            _ => self.resets(hive),
+        }
+    }
+
+    /// Whether it may keep anything the queen sends from reaching `hive`: it takes the hive
+    /// away, or resets the queen itself.
+    pub fn cuts_queen_from(&self, hive: &str) -> bool {
+        self.cuts_hive(hive) || self.resets("queen")
+    }
+}
+
+/// Every fault of the trace, in trace order.
+pub fn faults(trace: &Trace) -> Vec<Fault<'_>> {
+    trace
+        .entries
+        .iter()
+        .filter_map(|e| match &e.what {
+            What::Fault { fault, hosts } => Some(Fault {
+                t: e.t,
+                kind: FaultKind::parse(fault)?,
+                hosts,
+            }),
+            _ => None,
+        })
+        .collect()
 }
