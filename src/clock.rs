@@ -14,20 +14,33 @@ use tokio::time::Instant;
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     origin: Instant,
+    /// How long the process had been up when the clock started (see [`Clock::with_uptime`]).
+    uptime_ms: u64,
 }
 
 impl Clock {
     /// Starts a clock at the current tokio instant. Must be called inside a tokio runtime
     /// (inside a turmoil host this is the host's simulated clock).
     pub fn start() -> Self {
+        Self::with_uptime(0)
+    }
+
+    /// A clock that reads `uptime_ms` at the current instant: the clock of a process that
+    /// started that long ago. Processes of one system start at different times, so their
+    /// clocks disagree; a simulator starts its hives "earlier" this way, so that a queen
+    /// which passed a hive's timestamps on as its own would show it.
+    pub fn with_uptime(uptime_ms: u64) -> Self {
         Self {
             origin: Instant::now(),
+            uptime_ms,
         }
     }
 
-    /// Milliseconds elapsed since [`Clock::start`].
+    /// Milliseconds of process time: the uptime the clock started at, plus the time since.
     pub fn now_ms(&self) -> u64 {
-        u64::try_from(self.elapsed().as_millis()).unwrap_or(u64::MAX)
+        u64::try_from(self.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(self.uptime_ms)
     }
 
     /// Time elapsed since [`Clock::start`].

@@ -109,6 +109,16 @@ impl StreamEvent {
         }
     }
 
+    /// The fingerprint of a narration or data event's content ([`narration_fingerprint`],
+    /// [`data_fingerprint`]); `None` for notices and markers.
+    pub fn fingerprint(&self) -> Option<u64> {
+        match self {
+            Self::Narration(n) => Some(narration_fingerprint(&n.actor, &n.action, &n.human)),
+            Self::Data(d) => Some(data_fingerprint(&d.action, &d.payload)),
+            _ => None,
+        }
+    }
+
     /// The SSE event name this event travels under.
     pub fn event_name(&self) -> &'static str {
         match self {
@@ -147,6 +157,35 @@ impl StreamEvent {
             Self::Terminal(t) => t.data_line(),
         }
     }
+}
+
+/// A 64-bit fingerprint of what a narration line says (its actor, action and text), without
+/// its job id, `seq` or time. A relayed line keeps actor, action and text while the queen
+/// re-stamps the rest, so the source line and its relayed copy share a fingerprint: a
+/// harness compares a relayed stream with the hive stream it came from by fingerprints,
+/// without recording every line twice.
+pub fn narration_fingerprint(actor: &str, action: &str, human: &str) -> u64 {
+    fingerprint(&["narration", actor, action, human])
+}
+
+/// The fingerprint of a `data` event's content (its action and payload); see
+/// [`narration_fingerprint`].
+pub fn data_fingerprint(action: &str, payload: &serde_json::Value) -> u64 {
+    fingerprint(&["data", action, &payload.to_string()])
+}
+
+/// FNV-1a over the parts, each followed by a byte that UTF-8 text never contains, so that
+/// moving a character from one part to the next changes the fingerprint. Stable across
+/// processes, machines and releases (unlike `std`'s hasher, whose algorithm may change).
+fn fingerprint(parts: &[&str]) -> u64 {
+    const PRIME: u64 = 0x100_0000_01b3;
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for part in parts {
+        for b in part.bytes().chain([0xff]) {
+            hash = (hash ^ u64::from(b)).wrapping_mul(PRIME);
+        }
+    }
+    hash
 }
 
 /// Folds any line breaks so a message fits one SSE data line.
@@ -198,6 +237,37 @@ mod tests {
         let e = narration(DONE);
         let back = StreamEvent::from_sse("narration", &e.data_line()).unwrap();
         assert!(matches!(back, StreamEvent::Narration(n) if n.human == DONE));
+    }
+
+    /// A fingerprint covers what an event says, not where or when: a relayed copy with
+    /// another job id, `seq` and time keeps it, a changed word or actor does not.
+    #[test]
+    fn fingerprints_cover_content_only() {
+        let line = narration("hello world");
+        let StreamEvent::Narration(n) = &line else {
+            unreachable!()
+        };
+        let relayed = StreamEvent::Narration(Narration {
+            seq: 9,
+            job_id: JobId::from_bits(2),
+            at_ms: 9_999,
+            ..n.clone()
+        });
+        assert_eq!(line.fingerprint(), relayed.fingerprint());
+        let other_actor = StreamEvent::Narration(Narration {
+            actor: "queen".into(),
+            ..n.clone()
+        });
+        assert_ne!(line.fingerprint(), other_actor.fingerprint());
+        assert_ne!(line.fingerprint(), narration("hello  world").fingerprint());
+        assert_ne!(
+            narration_fingerprint("a", "bc", "d"),
+            narration_fingerprint("ab", "c", "d")
+        );
+        assert_eq!(
+            StreamEvent::Lagged(Lagged { dropped: 1 }).fingerprint(),
+            None
+        );
     }
 
     #[test]

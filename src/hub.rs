@@ -58,6 +58,19 @@ impl Body {
         }
     }
 
+    /// What the event says, as [`crate::event::StreamEvent::fingerprint`] has it.
+    fn fingerprint(&self) -> u64 {
+        match self {
+            Self::Narration {
+                actor,
+                action,
+                human,
+                ..
+            } => crate::event::narration_fingerprint(actor, action, human),
+            Self::Data { action, payload } => crate::event::data_fingerprint(action, payload),
+        }
+    }
+
     fn into_event(self, job_id: JobId, seq: u64) -> StreamEvent {
         match self {
             Self::Narration {
@@ -83,6 +96,23 @@ impl Body {
     }
 }
 
+/// What a `Deliver` record says of an event, taken before the event moves into the channel.
+struct Delivered {
+    kind: &'static str,
+    action: String,
+    fingerprint: u64,
+}
+
+impl Delivered {
+    fn of(body: &Body) -> Self {
+        Self {
+            kind: body.kind(),
+            action: body.action().to_owned(),
+            fingerprint: body.fingerprint(),
+        }
+    }
+}
+
 /// What happened to one sent event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sent {
@@ -103,6 +133,17 @@ pub enum TakeError {
     /// The receiver was already taken by an earlier stream request.
     #[error("stream already taken")]
     Taken,
+}
+
+impl TakeError {
+    /// The HTTP status of the refusal (SPEC §2): the server answers with it and a harness
+    /// judges it, from this one mapping.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::Unknown => 404,
+            Self::Taken => 409,
+        }
+    }
 }
 
 /// Counters a test or benchmark can read at any time.
@@ -252,11 +293,7 @@ impl Hub {
             return self.no_channel(job, &body);
         };
         let seq = state.next_seq;
-        let record = self
-            .inner
-            .observer
-            .enabled()
-            .then(|| (body.kind(), body.action().to_owned()));
+        let record = self.inner.observer.enabled().then(|| Delivered::of(&body));
         match tx.try_send((seq, body)) {
             Ok(()) => {
                 state.next_seq += 1;
@@ -315,26 +352,23 @@ impl Hub {
         }
         let seq = state.next_seq;
         state.next_seq += 1;
-        let record = self
-            .inner
-            .observer
-            .enabled()
-            .then(|| (body.kind(), body.action().to_owned()));
+        let record = self.inner.observer.enabled().then(|| Delivered::of(&body));
         permit.send((seq, body));
         drop(state);
         self.delivered(job, seq, record);
         Sent::Delivered(seq)
     }
 
-    /// Counts a delivery; `record` carries (kind, action) when the observer wants records.
-    fn delivered(&self, job: &JobId, seq: u64, record: Option<(&'static str, String)>) {
+    /// Counts a delivery; `record` describes the event when the observer wants records.
+    fn delivered(&self, job: &JobId, seq: u64, record: Option<Delivered>) {
         self.inner.delivered.fetch_add(1, Ordering::Relaxed);
-        if let Some((kind, action)) = record {
+        if let Some(d) = record {
             self.record(|| HubRecord::Deliver {
                 job: job.clone(),
                 seq,
-                kind: kind.to_owned(),
-                action,
+                kind: d.kind.to_owned(),
+                action: d.action,
+                fingerprint: d.fingerprint,
             });
         }
     }
@@ -664,23 +698,26 @@ mod tests {
         assert_eq!(hub.send_wait(&job, data).await, Sent::Delivered(2));
         assert_eq!(hub.send(&ghost, line("lost")), Sent::NoChannel);
         hub.remove(&job);
-        let deliver = |seq, kind: &str, action: &str| HubRecord::Deliver {
+        let deliver = |seq, kind: &str, action: &str, fingerprint| HubRecord::Deliver {
             job: job.clone(),
             seq,
             kind: kind.into(),
             action: action.into(),
+            fingerprint,
         };
+        let first = crate::event::narration_fingerprint("test", "first", "first");
+        let token = crate::event::data_fingerprint("token", &serde_json::json!({"token": "hi"}));
         assert_eq!(
             *log.0.lock().unwrap(),
             [
-                deliver(0, "narration", "first"),
+                deliver(0, "narration", "first", first),
                 HubRecord::DropFull {
                     job: job.clone(),
                     seq: 1,
                     action: "overflow".into(),
                 },
                 HubRecord::Take { job: job.clone() },
-                deliver(2, "data", "token"),
+                deliver(2, "data", "token", token),
                 HubRecord::DropNoChannel {
                     job: ghost.clone(),
                     action: "lost".into()

@@ -8,7 +8,7 @@ use crate::dial::{Dial, Endpoint};
 use crate::event::{StreamEvent, Terminal};
 use crate::http_client::{self, error_message};
 use crate::ids::JobId;
-use crate::sse_reader::{SseReader, StreamError, SILENCE_LIMIT};
+use crate::sse_reader::{Item, SseReader, StreamError, SILENCE_LIMIT};
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use std::sync::Arc;
@@ -78,6 +78,15 @@ impl Outcome {
             Self::Detached => "detached",
         }
     }
+}
+
+/// What a stream showed its reader: an event, or a keep-alive comment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Seen<'a> {
+    /// An event.
+    Event(&'a StreamEvent),
+    /// A `: keep-alive` comment.
+    KeepAlive,
 }
 
 /// Whether to keep reading a stream.
@@ -168,6 +177,20 @@ impl Keeper {
         job: &Submitted,
         mut on_event: impl FnMut(&StreamEvent) -> Flow,
     ) -> Result<Outcome, KeeperError> {
+        self.watch(job, |seen| match seen {
+            Seen::Event(event) => on_event(event),
+            Seen::KeepAlive => Flow::Continue,
+        })
+        .await
+    }
+
+    /// [`Keeper::follow`], also telling `on_seen` of every keep-alive: for a caller that
+    /// judges when the server proved it was alive (the simulator's keepers record both).
+    pub async fn watch(
+        &self,
+        job: &Submitted,
+        mut on_seen: impl FnMut(Seen<'_>) -> Flow,
+    ) -> Result<Outcome, KeeperError> {
         let resp = http_client::send(
             self.dial.as_ref(),
             &self.server,
@@ -188,8 +211,14 @@ impl Keeper {
         }
         let mut reader = SseReader::with_silence(resp.body, self.silence);
         loop {
-            let event = match reader.next().await {
-                Ok(Some(event)) => event,
+            let event = match reader.next_item().await {
+                Ok(Some(Item::Event(event))) => event,
+                Ok(Some(Item::KeepAlive)) => {
+                    if on_seen(Seen::KeepAlive) == Flow::Stop {
+                        return Ok(Outcome::Detached);
+                    }
+                    continue;
+                }
                 Ok(None) => {
                     return Ok(Outcome::Lost(
                         "stream ended without a terminal event".into(),
@@ -202,7 +231,7 @@ impl Keeper {
                     return Err(KeeperError::Protocol(e.to_string()))
                 }
             };
-            let flow = on_event(&event);
+            let flow = on_seen(Seen::Event(&event));
             if let StreamEvent::Terminal(t) = event {
                 return Ok(match t {
                     Terminal::Done => Outcome::Done,

@@ -33,6 +33,16 @@ pub enum CancelError {
     Terminal(&'static str),
 }
 
+impl CancelError {
+    /// The HTTP status of the refusal (SPEC §2).
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Unknown => 404,
+            Self::Terminal(_) => 409,
+        }
+    }
+}
+
 /// One process's hub and registry, and the steps that move a job through them. Cheap to
 /// clone (shared handles).
 #[derive(Clone)]

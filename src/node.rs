@@ -12,7 +12,7 @@ use crate::hub::{Body, Hub, TakeError};
 use crate::ids::{IdGen, JobId};
 use crate::lifecycle::Lifecycle;
 use crate::nw;
-use crate::observer::{HubRecord, JobState, NoObserver, SharedObserver};
+use crate::observer::{HubRecord, JobState, NoObserver, Route, SharedObserver};
 use crate::operation::Operation;
 use crate::perturb::{Perturb, Point};
 use crate::probe::Probe;
@@ -74,6 +74,10 @@ pub struct NodeConfig {
     pub capacity: Option<usize>,
     /// In-process perturbation points ([`crate::perturb`]); off outside the simulator.
     pub perturb: Perturb,
+    /// How long the process had been up when the node started: its clock (`at_ms`) starts
+    /// there ([`Clock::with_uptime`]). 0 for a real process; a simulator gives its hives
+    /// other values than the queen's, as processes started at different times have.
+    pub uptime_ms: u64,
 }
 
 impl NodeConfig {
@@ -89,6 +93,7 @@ impl NodeConfig {
             keep_alive: Duration::from_secs(5),
             capacity: None,
             perturb: Perturb::off(),
+            uptime_ms: 0,
         }
     }
 }
@@ -102,6 +107,16 @@ pub enum CreateError {
     /// The operation cannot run here (400).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl CreateError {
+    /// The HTTP status of the refusal (SPEC §2).
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::UnknownHive(_) => 404,
+            Self::Invalid(_) => 400,
+        }
+    }
 }
 
 /// One queen or hive process.
@@ -160,7 +175,7 @@ async fn outcome(handler: impl Future<Output = Result<(), String>>) -> JobState 
 impl Node {
     /// Starts a node; its clock starts now. Must be called inside a tokio runtime.
     pub fn new(config: NodeConfig) -> Arc<Self> {
-        let clock = Clock::start();
+        let clock = Clock::with_uptime(config.uptime_ms);
         let capacity = config.capacity.unwrap_or(match config.role {
             Role::Queen(_) => crate::hub::QUEEN_CAPACITY,
             Role::Hive(_) => crate::hub::HIVE_CAPACITY,
@@ -209,8 +224,12 @@ impl Node {
         &self.role
     }
 
-    pub(crate) fn record(&self, record: HubRecord) {
-        self.observer.record(self.clock.now_ms(), record);
+    /// Reports the record `make` builds, if the observer wants records (a real process
+    /// builds none).
+    pub(crate) fn record(&self, make: impl FnOnce() -> HubRecord) {
+        if self.observer.enabled() {
+            self.observer.record(self.clock.now_ms(), make());
+        }
     }
 
     fn check_target(&self, op: &Operation) -> Result<(), CreateError> {
@@ -229,6 +248,20 @@ impl Node {
     /// Registers a job and creates its channel in one step (there is no moment at which the
     /// job exists without a channel), and arms its TTL. Nothing is created on error.
     pub fn create(self: &Arc<Self>, op: Operation) -> Result<JobId, CreateError> {
+        self.record(|| HubRecord::Request {
+            route: Route::Submit,
+            job: None,
+        });
+        let created = self.create_job(op);
+        self.record(|| HubRecord::Reply {
+            route: Route::Submit,
+            job: created.as_ref().ok().map(ToString::to_string),
+            status: created.as_ref().map_or_else(CreateError::status, |_| 201),
+        });
+        created
+    }
+
+    fn create_job(self: &Arc<Self>, op: Operation) -> Result<JobId, CreateError> {
         self.check_target(&op)?;
         let id = self.ids.next_id();
         let job = self.jobs.register(id.clone(), op, self.role.actor());
@@ -262,7 +295,17 @@ impl Node {
         self: &Arc<Self>,
         id: &JobId,
     ) -> Result<(Arc<Job>, crate::hub::JobReceiver), TakeError> {
-        let (job, rx) = self.jobs.take(id)?;
+        self.record(|| HubRecord::Request {
+            route: Route::Stream,
+            job: Some(id.to_string()),
+        });
+        let taken = self.jobs.take(id);
+        self.record(|| HubRecord::Reply {
+            route: Route::Stream,
+            job: Some(id.to_string()),
+            status: taken.as_ref().map_or_else(|e| e.status(), |_| 200),
+        });
+        let (job, rx) = taken?;
         self.perturb.pause(Point::TakeStart).await;
         match self.jobs.start(&job) {
             Some(op) => {
@@ -337,6 +380,17 @@ impl Node {
         }
     }
 
+    /// Records a request the server refused before it reached this node (a malformed id, a
+    /// body too large or not an operation): [`HubRecord::Request`] and its
+    /// [`HubRecord::Reply`], with nothing in between, since nothing changed.
+    pub fn refused(&self, route: Route, job: Option<String>, status: u16) {
+        self.record(|| HubRecord::Request {
+            route,
+            job: job.clone(),
+        });
+        self.record(|| HubRecord::Reply { route, job, status });
+    }
+
     /// Called by a stream once it has sent the terminal event, or when its client went
     /// away: cancels the job if it is still going, and removes channel and entry.
     pub fn stream_finished(&self, job: &Job) {
@@ -350,7 +404,17 @@ impl Node {
     /// sends `cancelled` and then removes it.
     pub async fn cancel(&self, id: &JobId) -> Result<(), CancelError> {
         self.perturb.pause(Point::Cancel).await;
-        match self.jobs.cancel(id) {
+        self.record(|| HubRecord::Request {
+            route: Route::Cancel,
+            job: Some(id.to_string()),
+        });
+        let cancelled = self.jobs.cancel(id);
+        self.record(|| HubRecord::Reply {
+            route: Route::Cancel,
+            job: Some(id.to_string()),
+            status: cancelled.as_ref().map_or_else(CancelError::status, |_| 200),
+        });
+        match cancelled {
             Ok(previous) => {
                 if previous == JobState::Queued {
                     self.probe(Probe::CancelQueued, id);

@@ -77,6 +77,10 @@ pub enum HubRecord {
         kind: String,
         /// The narration action or data action.
         action: String,
+        /// What the event says ([`crate::event::narration_fingerprint`],
+        /// [`crate::event::data_fingerprint`]): lets a harness tell a relayed copy from an
+        /// altered one without recording every line's text.
+        fingerprint: u64,
     },
     /// An event named a job that has no channel here; it was counted and dropped.
     DropNoChannel {
@@ -127,13 +131,48 @@ pub enum HubRecord {
         /// The job it happened to, if any.
         job: Option<JobId>,
     },
-    /// A stream request was refused (unknown id, already taken, bad id).
-    StreamRefused {
-        /// The id as requested.
-        job: String,
-        /// HTTP status returned.
+    /// An API request arrived and is about to be decided: everything recorded between it
+    /// and its [`HubRecord::Reply`] is what that request did (the two are recorded around
+    /// one synchronous step, so no other task's record falls in between on a
+    /// single-threaded process). A harness judges the reply against the state before it.
+    Request {
+        /// Which request.
+        route: Route,
+        /// The job id as the request named it (the path segment; `None` for a submit).
+        job: Option<String>,
+    },
+    /// The status the request of the preceding [`HubRecord::Request`] got.
+    Reply {
+        /// Which request.
+        route: Route,
+        /// The job id: as requested, or the created job's id for a `201`.
+        job: Option<String>,
+        /// The HTTP status sent.
         status: u16,
     },
+}
+
+/// The API requests of SPEC §2 that concern jobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// `POST /v1/jobs`.
+    Submit,
+    /// `GET /v1/jobs/{id}/stream`.
+    Stream,
+    /// `DELETE /v1/jobs/{id}`.
+    Cancel,
+}
+
+impl Route {
+    /// Stable name, as reports show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Submit => "submit",
+            Self::Stream => "stream",
+            Self::Cancel => "cancel",
+        }
+    }
 }
 
 /// Receives every [`HubRecord`] of one process, with the process clock in ms.

@@ -7,8 +7,8 @@
 use crate::event::{StreamEvent, Terminal};
 use crate::hub::{JobReceiver, TakeError};
 use crate::ids::JobId;
-use crate::node::{CancelError, CreateError, Node};
-use crate::observer::{HubRecord, JobState};
+use crate::node::{CancelError, Node};
+use crate::observer::{JobState, Route};
 use crate::operation::Operation;
 use crate::registry::Job;
 use axum::extract::rejection::BytesRejection;
@@ -94,12 +94,16 @@ async fn create_job(
             } else {
                 rejection.body_text()
             };
+            node.refused(Route::Submit, None, status.as_u16());
             return error(status, msg);
         }
     };
     let op = match Operation::from_json(&body) {
         Ok(op) => op,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => {
+            node.refused(Route::Submit, None, StatusCode::BAD_REQUEST.as_u16());
+            return error(StatusCode::BAD_REQUEST, e);
+        }
     };
     match node.create(op) {
         Ok(id) => (
@@ -107,19 +111,20 @@ async fn create_job(
             Json(json!({ "job_id": id, "sse_url": format!("/v1/jobs/{id}/stream") })),
         )
             .into_response(),
-        Err(e @ CreateError::UnknownHive(_)) => error(StatusCode::NOT_FOUND, e),
-        Err(e @ CreateError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => error(status_of(e.status()), e),
     }
+}
+
+/// A status code from a refusal's number (every one the node's errors give is valid).
+fn status_of(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 async fn stream_job(State(node): State<Arc<Node>>, Path(raw): Path<String>) -> Response {
     let id = match JobId::parse(&raw) {
         Ok(id) => id,
         Err(e) => {
-            node.record(HubRecord::StreamRefused {
-                job: raw,
-                status: 400,
-            });
+            node.refused(Route::Stream, Some(raw), StatusCode::BAD_REQUEST.as_u16());
             return error(StatusCode::BAD_REQUEST, e);
         }
     };
@@ -132,14 +137,7 @@ async fn stream_job(State(node): State<Arc<Node>>, Path(raw): Path<String>) -> R
             )
             .into_response(),
         Err(e) => {
-            let status = match e {
-                TakeError::Unknown => StatusCode::NOT_FOUND,
-                TakeError::Taken => StatusCode::CONFLICT,
-            };
-            node.record(HubRecord::StreamRefused {
-                job: raw,
-                status: status.as_u16(),
-            });
+            let status = status_of(e.status());
             let msg = match e {
                 TakeError::Unknown => {
                     format!("unknown job '{id}' (never created, expired or finished)")
@@ -154,13 +152,18 @@ async fn stream_job(State(node): State<Arc<Node>>, Path(raw): Path<String>) -> R
 async fn cancel_job(State(node): State<Arc<Node>>, Path(raw): Path<String>) -> Response {
     let id = match JobId::parse(&raw) {
         Ok(id) => id,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => {
+            node.refused(Route::Cancel, Some(raw), StatusCode::BAD_REQUEST.as_u16());
+            return error(StatusCode::BAD_REQUEST, e);
+        }
     };
     match node.cancel(&id).await {
         Ok(()) => Json(json!({ "job_id": id, "state": "cancelled" })).into_response(),
-        Err(CancelError::Unknown) => error(StatusCode::NOT_FOUND, format!("unknown job '{id}'")),
+        Err(e @ CancelError::Unknown) => {
+            error(status_of(e.status()), format!("unknown job '{id}'"))
+        }
         Err(e @ CancelError::Terminal(_)) => {
-            error(StatusCode::CONFLICT, format!("job '{id}': {e}"))
+            error(status_of(e.status()), format!("job '{id}': {e}"))
         }
     }
 }

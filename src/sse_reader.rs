@@ -29,6 +29,15 @@ pub enum StreamError {
     Protocol(String),
 }
 
+/// One thing a job stream carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// An event.
+    Event(StreamEvent),
+    /// A comment line (`: keep-alive`): the peer is alive, nothing happened.
+    KeepAlive,
+}
+
 /// Incremental SSE parser over a response body: hyper's `Incoming` in use, any byte body
 /// in tests (so the framing can be checked without a server).
 pub struct SseReader<B = Incoming> {
@@ -64,9 +73,21 @@ where
     /// stream without a terminal, the caller treats as a lost connection).
     pub async fn next(&mut self) -> Result<Option<StreamEvent>, StreamError> {
         loop {
+            match self.next_item().await? {
+                Some(Item::Event(event)) => return Ok(Some(event)),
+                Some(Item::KeepAlive) => {}
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The next event or keep-alive comment: for a reader that must show when its peer
+    /// proved it was alive (a harness judging the keep-alive rule), not only what it said.
+    pub async fn next_item(&mut self) -> Result<Option<Item>, StreamError> {
+        loop {
             while let Some(line) = self.take_line()? {
-                if let Some(ev) = self.on_line(&line)? {
-                    return Ok(Some(ev));
+                if let Some(item) = self.on_line(&line)? {
+                    return Ok(Some(item));
                 }
             }
             let frame = tokio::time::timeout(self.silence, self.body.frame())
@@ -98,7 +119,7 @@ where
             .map_err(|_| StreamError::Protocol("stream is not UTF-8".into()))
     }
 
-    fn on_line(&mut self, line: &str) -> Result<Option<StreamEvent>, StreamError> {
+    fn on_line(&mut self, line: &str) -> Result<Option<Item>, StreamError> {
         if line.is_empty() {
             if self.data.is_empty() {
                 self.event.clear();
@@ -113,10 +134,10 @@ where
                 .map_err(StreamError::Protocol)?;
             self.event.clear();
             self.data.clear();
-            return Ok(Some(parsed));
+            return Ok(Some(Item::Event(parsed)));
         }
         if line.starts_with(':') {
-            return Ok(None); // comment: keep-alive
+            return Ok(Some(Item::KeepAlive)); // a comment: the server's keep-alive
         }
         let (field, value) = line.split_once(':').unwrap_or((line, ""));
         let value = value.strip_prefix(' ').unwrap_or(value);
@@ -191,6 +212,22 @@ mod tests {
             let split = read_all(SseReader::new(body(&[a, b]))).await.unwrap();
             assert_eq!(split, whole, "split at byte {cut}");
         }
+    }
+
+    /// Keep-alive comments are items of their own for a reader that asks for them, and
+    /// invisible to one that reads events.
+    #[tokio::test]
+    async fn keep_alives_are_items_but_not_events() {
+        let text =
+            format!(": keep-alive\n\nevent: narration\ndata: {NARRATION}\n\n: keep-alive\n\n");
+        let mut reader = SseReader::new(body(&[text.as_bytes()]));
+        let mut items = Vec::new();
+        while let Some(item) = reader.next_item().await.unwrap() {
+            items.push(matches!(item, Item::KeepAlive));
+        }
+        assert_eq!(items, [true, false, true]);
+        let events = read_all(SseReader::new(body(&[text.as_bytes()]))).await;
+        assert_eq!(events.map(|e| e.len()), Ok(1));
     }
 
     #[tokio::test]

@@ -400,7 +400,11 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
                             hit("interleaved_jobs");
                         }
                     }
-                    HubRecord::StreamRefused { status, .. } => match status {
+                    HubRecord::Reply {
+                        route: rbee::observer::Route::Stream,
+                        status,
+                        ..
+                    } => match status {
                         404 => hit("stream_404"),
                         409 => hit("stream_409"),
                         _ => {}

@@ -211,6 +211,7 @@ fn job(sw: &Swarm, hives: &[String], keepers: &[String]) -> impl Strategy<Value 
                     connect_after_ms,
                     expect: Expect::Any,
                     behaviour,
+                    after_end: None,
                 }
             },
         )
@@ -234,6 +235,7 @@ fn listing(hives: &[String], keepers: &[String]) -> impl Strategy<Value = Vec<Jo
                 connect_after_ms: 0,
                 expect: Expect::Any,
                 behaviour: Behaviour::Follow,
+                after_end: None,
             };
             let mut jobs: Vec<JobPlan> = (0..spawns as u64)
                 .map(|i| {
@@ -294,6 +296,7 @@ fn slow(hives: &[String], keepers: &[String]) -> impl Strategy<Value = JobPlan> 
             connect_after_ms: 0,
             expect: Expect::Any,
             behaviour: Behaviour::Follow,
+            after_end: None,
         })
 }
 
@@ -412,6 +415,7 @@ fn trouble(
                     connect_after_ms: 0,
                     expect: Expect::Any,
                     behaviour,
+                    after_end: None,
                 };
                 (job, faults)
             },
@@ -583,6 +587,7 @@ pub fn scenarios(cfg: GenConfig) -> impl Strategy<Value = Scenario> {
                     tick_ms: cfg.tick_ms,
                     jobs,
                     faults,
+                    requests: Vec::new(),
                 })
             },
         )

@@ -5,9 +5,12 @@
 //! its stream is asked for a second time (`stream_twice`); everything the
 //! keeper sees goes into the [`Recorder`] under the keeper's name.
 
-use crate::scenario::{Behaviour, JobPlan, Scenario};
+use crate::scenario::{AfterEnd, Behaviour, JobPlan, RequestKind, RequestPlan, Scenario};
 use crate::trace::{Recorder, What};
-use rbee::keeper::{Flow, Keeper, KeeperError, Outcome};
+use bytes::Bytes;
+use http::Method;
+use rbee::ids::JobId;
+use rbee::keeper::{Flow, Keeper, KeeperError, Outcome, Seen};
 use std::time::Duration;
 
 /// The jobs of `keeper` in `scenario`, with their scenario indexes (which name them in
@@ -22,18 +25,117 @@ pub fn jobs_of(scenario: &Scenario, keeper: &str) -> Vec<(usize, JobPlan)> {
         .collect()
 }
 
-/// Runs all of one keeper's jobs concurrently, each at its own time after `start`.
+/// The `[[requests]]` of `keeper` in `scenario`, with their indexes, in file order.
+pub fn requests_of(scenario: &Scenario, keeper: &str) -> Vec<(usize, RequestPlan)> {
+    scenario
+        .requests
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.keeper == keeper)
+        .map(|(i, r)| (i, r.clone()))
+        .collect()
+}
+
+/// Runs all of one keeper's jobs and requests concurrently, each at its own time after
+/// `start`.
 pub async fn run_keeper(
     name: &str,
     client: &Keeper,
     recorder: &Recorder,
     start: tokio::time::Instant,
     jobs: Vec<(usize, JobPlan)>,
+    requests: Vec<(usize, RequestPlan)>,
+    hives: &[String],
 ) {
     let runs = jobs
         .into_iter()
         .map(|(index, plan)| keeper_job(name, client, recorder, start, index, plan));
-    futures::future::join_all(runs).await;
+    let asks = requests
+        .into_iter()
+        .map(|(index, plan)| keeper_request(name, client, recorder, start, index, plan, hives));
+    futures::future::join(
+        futures::future::join_all(runs),
+        futures::future::join_all(asks),
+    )
+    .await;
+}
+
+/// A job id that is well formed and that no process ever creates: ids are 128 random bits,
+/// and this one is fixed.
+fn never_created(index: usize) -> JobId {
+    JobId::from_bits(0x0bad_0000_0000_0000_0000_0000_0000_0000 | index as u128)
+}
+
+/// An id the server must refuse as malformed (SPEC §2: characters outside
+/// `[A-Za-z0-9_-]`).
+const MALFORMED_ID: &str = "job-not*an*id";
+
+/// One request of `[[requests]]`: sent at its time, its status recorded (0: no reply).
+async fn keeper_request(
+    name: &str,
+    keeper: &Keeper,
+    recorder: &Recorder,
+    start: tokio::time::Instant,
+    index: usize,
+    plan: RequestPlan,
+    hives: &[String],
+) {
+    tokio::time::sleep_until(start + Duration::from_millis(plan.at_ms)).await;
+    let hive = hives.first().map_or("hive", String::as_str);
+    let json = |v: serde_json::Value| Some(Bytes::from(v.to_string()));
+    let (method, path, body) = match plan.kind {
+        RequestKind::SubmitOversized => {
+            let prompt = "x".repeat(rbee::server::MAX_BODY + 1);
+            let op = serde_json::json!({"operation": "infer", "hive_id": hive, "model": "tinyllama", "prompt": prompt});
+            (Method::POST, "/v1/jobs".to_owned(), json(op))
+        }
+        RequestKind::SubmitMalformed => (
+            Method::POST,
+            "/v1/jobs".to_owned(),
+            Some(Bytes::from_static(b"{\"operation\": \"model_list\"")),
+        ),
+        RequestKind::SubmitUnknownField => {
+            let op =
+                serde_json::json!({"operation": "model_list", "hive_id": hive, "colour": "blue"});
+            (Method::POST, "/v1/jobs".to_owned(), json(op))
+        }
+        RequestKind::SubmitUnknownHive => {
+            let op = serde_json::json!({"operation": "model_list", "hive_id": "no-such-hive"});
+            (Method::POST, "/v1/jobs".to_owned(), json(op))
+        }
+        RequestKind::StreamUnknown => (
+            Method::GET,
+            format!("/v1/jobs/{}/stream", never_created(index)),
+            None,
+        ),
+        RequestKind::StreamMalformed => {
+            (Method::GET, format!("/v1/jobs/{MALFORMED_ID}/stream"), None)
+        }
+        RequestKind::CancelUnknown => (
+            Method::DELETE,
+            format!("/v1/jobs/{}", never_created(index)),
+            None,
+        ),
+        RequestKind::CancelMalformed => (Method::DELETE, format!("/v1/jobs/{MALFORMED_ID}"), None),
+    };
+    let status = status_of(keeper, method, &path, body).await;
+    recorder.push(
+        name,
+        What::Request {
+            job: None,
+            request: Some(index),
+            ask: plan.kind.name().to_owned(),
+            status,
+        },
+    );
+}
+
+/// Sends one request and returns its status (0: no reply). The body of the reply is not
+/// needed, and a stream that was (wrongly) granted is dropped at once.
+async fn status_of(keeper: &Keeper, method: Method, path: &str, body: Option<Bytes>) -> u16 {
+    rbee::http_client::send(keeper.dial(), keeper.server(), method, path, body)
+        .await
+        .map_or(0, |r| r.status.as_u16())
 }
 
 /// One keeper job: submit at its time, then follow / disconnect / never connect / cancel.
@@ -133,7 +235,14 @@ pub async fn keeper_job(
             _ => None,
         };
         let result = keeper
-            .follow(&submitted, |event| {
+            .watch(&submitted, |item| {
+                let event = match item {
+                    Seen::Event(event) => event,
+                    Seen::KeepAlive => {
+                        recorder.push(name, What::KeepAlive { index });
+                        return Flow::Continue;
+                    }
+                };
                 recorder.push(
                     name,
                     What::Received {
@@ -165,4 +274,24 @@ pub async fn keeper_job(
         recorder.push(name, what);
     };
     tokio::join!(follow, cancel, restream);
+    if let Some(after) = plan.after_end {
+        let (method, path, kind) = match after {
+            AfterEnd::Cancel => (
+                Method::DELETE,
+                format!("/v1/jobs/{job}"),
+                "cancel_after_end",
+            ),
+            AfterEnd::Stream => (Method::GET, submitted.sse_url.clone(), "stream_after_end"),
+        };
+        let status = status_of(keeper, method, &path, None).await;
+        recorder.push(
+            name,
+            What::Request {
+                job: Some(index),
+                request: None,
+                ask: kind.to_owned(),
+                status,
+            },
+        );
+    }
 }

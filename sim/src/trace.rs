@@ -67,6 +67,24 @@ pub enum What {
         /// The HTTP status of the second request (`0`: no reply).
         status: u16,
     },
+    /// A keeper's stream of a job showed a `: keep-alive` comment (SPEC §3): when the server
+    /// last proved it was alive, which the timeliness checker judges.
+    KeepAlive {
+        /// Index of the job in the scenario.
+        index: usize,
+    },
+    /// A keeper made a request that the server must refuse, and got this status: one of
+    /// the scenario's `[[requests]]`, or a job's `after_end` request.
+    Request {
+        /// The job it concerns (`after_end`), by scenario index.
+        job: Option<usize>,
+        /// The entry of `[[requests]]` it is, by index.
+        request: Option<usize>,
+        /// What was asked (a `[[requests]]` kind, or `cancel_after_end` / `stream_after_end`).
+        ask: String,
+        /// The HTTP status of the reply (`0`: no reply).
+        status: u16,
+    },
     /// The simulator perturbed the system at one of its perturbation points.
     Perturb {
         /// The point's name (`rbee::perturb::Point::name`).

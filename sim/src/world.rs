@@ -252,17 +252,30 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
         });
     }
     if scenario.mode == Mode::Distributed {
-        for hive in &scenario.hives {
+        for (i, hive) in scenario.hives.iter().enumerate() {
             let (name, models) = (hive.clone(), scenario.models.clone());
             let (nodes, env) = (nodes.clone(), env.clone());
+            let started = Rc::new(std::cell::Cell::new(false));
             sim.host(hive.as_str(), move || {
                 let role = Role::Hive(Arc::new(Hive::new(name.clone(), models.clone())));
-                serve_host(&name, HIVE_PORT, env.config(role, &name), nodes.clone())
+                // Up for a while before the run at its first start, from 0 after a restart.
+                let uptime_ms = if started.replace(true) {
+                    0
+                } else {
+                    hive_uptime_ms(i)
+                };
+                let config = NodeConfig {
+                    uptime_ms,
+                    ..env.config(role, &name)
+                };
+                serve_host(&name, HIVE_PORT, config, nodes.clone())
             });
         }
     }
     for keeper in &scenario.keepers {
         let jobs = crate::keeper::jobs_of(scenario, keeper);
+        let requests = crate::keeper::requests_of(scenario, keeper);
+        let hives = scenario.hives.clone();
         let (name, recorder, down) = (keeper.clone(), recorder.clone(), env.down.clone());
         // Every host's tasks stay on its LocalSet (rbee::spawn): the same teardown order
         // in every run.
@@ -271,7 +284,8 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
             rbee::spawn::on_local_set(async move {
                 let client = Keeper::new(Arc::new(SimDial::new(down)), queen_endpoint());
                 let start = tokio::time::Instant::now();
-                crate::keeper::run_keeper(&name, &client, &recorder, start, jobs).await;
+                crate::keeper::run_keeper(&name, &client, &recorder, start, jobs, requests, &hives)
+                    .await;
                 Ok(())
             }),
         );
@@ -279,6 +293,14 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
 
     drive(&mut sim, scenario, &env, &nodes);
     recorder.trace()
+}
+
+/// How long hive number `i` of a scenario had been up when the run began: hive `i` started
+/// `i + 1` hours before the queen. Processes of a real system start at different times, so
+/// their clocks (`at_ms`) disagree; a queen that passed a hive's timestamps on as its own
+/// would show it hours off (the relay checker looks).
+pub fn hive_uptime_ms(i: usize) -> u64 {
+    (i as u64 + 1) * 3_600_000
 }
 
 /// Where keepers find the queen inside the simulation.

@@ -10,7 +10,7 @@ use super::Violation;
 use crate::scenario::Scenario;
 use crate::trace::Trace;
 use rbee::ids::JobId;
-use rbee::observer::{HubRecord, JobState};
+use rbee::observer::{HubRecord, JobState, Route};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Replays records per host life; then checks that keepers got the pre-take buffer.
@@ -74,7 +74,11 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
             HubRecord::Deliver { job, seq, .. } if r.host == "queen" && !taken.contains(job) => {
                 pre_take.entry(job).or_default().push(*seq);
             }
-            HubRecord::StreamRefused { job, status } => {
+            HubRecord::Reply {
+                route: Route::Stream,
+                job: Some(job),
+                status,
+            } if *status != 200 => {
                 refused.insert((r.host, job.as_str()));
                 let state = JobId::parse(job)
                     .ok()

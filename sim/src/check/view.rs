@@ -142,7 +142,7 @@ pub fn record_job(record: &HubRecord) -> Option<&JobId> {
         | HubRecord::Forget { job }
         | HubRecord::Forward { job, .. } => Some(job),
         HubRecord::Probe { job, .. } => job.as_ref(),
-        HubRecord::StreamRefused { .. } => None,
+        HubRecord::Request { .. } | HubRecord::Reply { .. } => None,
     }
 }
 

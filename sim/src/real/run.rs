@@ -9,7 +9,7 @@
 //! those live inside the processes.
 
 use super::cluster::{Cluster, QueenSource};
-use crate::keeper::{jobs_of, run_keeper};
+use crate::keeper::{jobs_of, requests_of, run_keeper};
 use crate::scenario::Scenario;
 use crate::trace::{Recorder, TimeSource, Trace, What};
 use rbee::dial::TcpDial;
@@ -49,9 +49,10 @@ async fn execute(scenario: &Scenario, source: &QueenSource) -> Result<Trace, Str
             .keeper_endpoint(name)
             .ok_or_else(|| format!("keeper '{name}' has no link"))?;
         let (name, recorder, jobs) = (name.clone(), recorder.clone(), jobs_of(scenario, name));
+        let (requests, hives) = (requests_of(scenario, &name), scenario.hives.clone());
         keepers.spawn(async move {
             let client = Keeper::new(Arc::new(TcpDial), endpoint);
-            run_keeper(&name, &client, &recorder, origin, jobs).await;
+            run_keeper(&name, &client, &recorder, origin, jobs, requests, &hives).await;
         });
     }
     let mut faults = scenario.faults.clone();

@@ -102,6 +102,111 @@ pub enum Behaviour {
     StreamTwice,
 }
 
+/// What a keeper asks of its job once the job ended (`after_end`, an extension of SPEC §7):
+/// requests for something that is gone, which the server must refuse without changing
+/// anything (SPEC §2: `404` once the job is removed, `409` while it is still terminal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterEnd {
+    /// `DELETE` the job again (with `cancel_at_ms`, a second `DELETE`).
+    Cancel,
+    /// Ask for its stream again.
+    Stream,
+}
+
+impl AfterEnd {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cancel" => Some(Self::Cancel),
+            "stream" => Some(Self::Stream),
+            _ => None,
+        }
+    }
+
+    /// As written in a file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cancel => "cancel",
+            Self::Stream => "stream",
+        }
+    }
+}
+
+/// A request the server must refuse, which a keeper makes on purpose (`[[requests]]`, an
+/// extension of SPEC §7): each refusal row of SPEC §2, under the same concurrency and
+/// faults as the jobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RequestKind {
+    /// A submit whose body is over 64 KiB: `413`.
+    SubmitOversized,
+    /// A submit whose body is not JSON: `400`.
+    SubmitMalformed,
+    /// A submit of an operation with a field it does not have: `400`.
+    SubmitUnknownField,
+    /// A submit naming a hive the queen does not know: `404`.
+    SubmitUnknownHive,
+    /// A stream request for a well-formed id that was never created: `404`.
+    StreamUnknown,
+    /// A stream request whose id is not an id: `400`.
+    StreamMalformed,
+    /// A `DELETE` of a well-formed id that was never created: `404`.
+    CancelUnknown,
+    /// A `DELETE` whose id is not an id: `400`.
+    CancelMalformed,
+}
+
+impl RequestKind {
+    /// Every kind, in file order.
+    pub const ALL: [Self; 8] = [
+        Self::SubmitOversized,
+        Self::SubmitMalformed,
+        Self::SubmitUnknownField,
+        Self::SubmitUnknownHive,
+        Self::StreamUnknown,
+        Self::StreamMalformed,
+        Self::CancelUnknown,
+        Self::CancelMalformed,
+    ];
+
+    /// As written in a file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SubmitOversized => "submit_oversized",
+            Self::SubmitMalformed => "submit_malformed",
+            Self::SubmitUnknownField => "submit_unknown_field",
+            Self::SubmitUnknownHive => "submit_unknown_hive",
+            Self::StreamUnknown => "stream_unknown",
+            Self::StreamMalformed => "stream_malformed",
+            Self::CancelUnknown => "cancel_unknown",
+            Self::CancelMalformed => "cancel_malformed",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// The status SPEC §2 gives this request.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::SubmitOversized => 413,
+            Self::SubmitMalformed | Self::SubmitUnknownField => 400,
+            Self::StreamMalformed | Self::CancelMalformed => 400,
+            Self::SubmitUnknownHive | Self::StreamUnknown | Self::CancelUnknown => 404,
+        }
+    }
+}
+
+/// One request of `[[requests]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestPlan {
+    /// The keeper that sends it.
+    pub keeper: String,
+    /// When (simulated ms).
+    pub at_ms: u64,
+    /// What it asks.
+    pub kind: RequestKind,
+}
+
 /// One job a keeper submits.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobPlan {
@@ -117,6 +222,8 @@ pub struct JobPlan {
     pub expect: Expect,
     /// Keeper behaviour.
     pub behaviour: Behaviour,
+    /// What the keeper asks once the job ended (`after_end`; default nothing).
+    pub after_end: Option<AfterEnd>,
 }
 
 /// Fault kinds.
@@ -224,6 +331,8 @@ pub struct Scenario {
     pub jobs: Vec<JobPlan>,
     /// Faults.
     pub faults: Vec<FaultPlan>,
+    /// Requests the server must refuse (`[[requests]]`).
+    pub requests: Vec<RequestPlan>,
 }
 
 /// Default job TTL (SPEC §4).

@@ -2,9 +2,9 @@
 //! file, the line and the key. Nothing runs before a file has passed every check here.
 
 use super::{
-    Behaviour, Expect, FaultKind, FaultPlan, JobPlan, Mode, Scenario, ScenarioError,
-    DEFAULT_RUN_FOR_MS, DEFAULT_TICK_MS, DEFAULT_TTL_MS, MAX_CAPACITY, MAX_RUN_FOR_MS, MAX_TICK_MS,
-    MAX_TTL_MS,
+    AfterEnd, Behaviour, Expect, FaultKind, FaultPlan, JobPlan, Mode, RequestKind, RequestPlan,
+    Scenario, ScenarioError, DEFAULT_RUN_FOR_MS, DEFAULT_TICK_MS, DEFAULT_TTL_MS, MAX_CAPACITY,
+    MAX_RUN_FOR_MS, MAX_TICK_MS, MAX_TTL_MS,
 };
 use rbee::operation::Operation;
 use serde::Deserialize;
@@ -40,6 +40,8 @@ struct RawFile {
     jobs: Vec<toml::Spanned<toml::Table>>,
     #[serde(default)]
     faults: Vec<toml::Spanned<toml::Table>>,
+    #[serde(default)]
+    requests: Vec<toml::Spanned<toml::Table>>,
 }
 
 fn default_mode() -> Mode {
@@ -58,7 +60,7 @@ fn default_models() -> Vec<String> {
     vec!["tinyllama".into()]
 }
 
-const JOB_KEYS: [&str; 8] = [
+const JOB_KEYS: [&str; 9] = [
     "keeper",
     "at_ms",
     "connect_after_ms",
@@ -67,7 +69,11 @@ const JOB_KEYS: [&str; 8] = [
     "never_connect",
     "cancel_at_ms",
     "stream_twice",
+    "after_end",
 ];
+
+/// The keys of a `[[requests]]` entry.
+const REQUEST_KEYS: [&str; 3] = ["keeper", "at_ms", "kind"];
 
 /// Maps byte offsets and keys to line numbers of one file.
 struct Source<'a> {
@@ -208,6 +214,10 @@ impl Scenario {
         for spanned in &raw.faults {
             faults.push(parse_fault(&src, spanned.get_ref(), &spanned.span())?);
         }
+        let mut requests = Vec::new();
+        for spanned in &raw.requests {
+            requests.push(parse_request(&src, spanned.get_ref(), &spanned.span())?);
+        }
         let scenario = Self {
             name: raw.name.unwrap_or_default(),
             description: raw.description.unwrap_or_default(),
@@ -223,8 +233,9 @@ impl Scenario {
             tick_ms: raw.tick_ms,
             jobs,
             faults,
+            requests,
         };
-        scenario.check_topology(&src, &raw.jobs, &raw.faults)?;
+        scenario.check_topology(&src, &raw.jobs, &raw.faults, &raw.requests)?;
         Ok(scenario)
     }
     /// Validates a scenario built in code (the generator's output), as a file would be.
@@ -238,6 +249,7 @@ impl Scenario {
         src: &Source,
         raw_jobs: &[toml::Spanned<toml::Table>],
         raw_faults: &[toml::Spanned<toml::Table>],
+        raw_requests: &[toml::Spanned<toml::Table>],
     ) -> Result<(), ScenarioError> {
         if self.run_for_ms == 0 || self.run_for_ms > MAX_RUN_FOR_MS {
             return Err(src.err(
@@ -330,6 +342,19 @@ impl Scenario {
                         format!("unknown hive '{h}' (hives: {})", self.hives.join(", ")),
                     ));
                 }
+            }
+        }
+        for (request, raw) in self.requests.iter().zip(raw_requests) {
+            if !self.keepers.contains(&request.keeper) {
+                return Err(src.err(
+                    src.key_line(&raw.span(), "keeper"),
+                    "keeper",
+                    format!(
+                        "unknown keeper '{}' (keepers: {})",
+                        request.keeper,
+                        self.keepers.join(", ")
+                    ),
+                ));
             }
         }
         let hosts = self.hosts();
@@ -429,6 +454,23 @@ fn parse_job(
             ));
         }
     };
+    let after_end = match get_str(src, table, span, "after_end")? {
+        None => None,
+        Some(a) => Some(AfterEnd::parse(a).ok_or_else(|| {
+            src.err(
+                src.key_line(span, "after_end"),
+                "after_end",
+                format!("'{a}' is not one of cancel, stream"),
+            )
+        })?),
+    };
+    if after_end.is_some() && behaviour == Behaviour::NeverConnect {
+        return Err(src.err(
+            src.key_line(span, "after_end"),
+            "after_end",
+            "a job that never connects has no end to wait for",
+        ));
+    }
     let op: serde_json::Map<String, serde_json::Value> = table
         .iter()
         .filter(|(k, _)| !JOB_KEYS.contains(&k.as_str()))
@@ -457,6 +499,56 @@ fn parse_job(
         connect_after_ms,
         expect,
         behaviour,
+        after_end,
+    })
+}
+
+fn parse_request(
+    src: &Source,
+    table: &toml::Table,
+    span: &std::ops::Range<usize>,
+) -> Result<RequestPlan, ScenarioError> {
+    for key in table.keys() {
+        if !REQUEST_KEYS.contains(&key.as_str()) {
+            return Err(src.err(
+                src.key_line(span, key),
+                key,
+                format!(
+                    "unknown key in a request (expected {})",
+                    REQUEST_KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    let keeper = get_str(src, table, span, "keeper")?
+        .ok_or_else(|| {
+            src.err(
+                src.line_at(span.start),
+                "keeper",
+                "every request needs a keeper",
+            )
+        })?
+        .to_owned();
+    let at_ms = get_u64(src, table, span, "at_ms")?.unwrap_or(0);
+    let kind_s = get_str(src, table, span, "kind")?.ok_or_else(|| {
+        src.err(
+            src.line_at(span.start),
+            "kind",
+            "every request needs a kind",
+        )
+    })?;
+    let kind = RequestKind::parse(kind_s).ok_or_else(|| {
+        let kinds: Vec<&str> = RequestKind::ALL.iter().map(|k| k.name()).collect();
+        src.err(
+            src.key_line(span, "kind"),
+            "kind",
+            format!("'{kind_s}' is not one of {}", kinds.join(", ")),
+        )
+    })?;
+    Ok(RequestPlan {
+        keeper,
+        at_ms,
+        kind,
     })
 }
 

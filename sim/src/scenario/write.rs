@@ -88,6 +88,9 @@ impl Scenario {
                         t.insert("stream_twice".into(), Value::Boolean(true));
                     }
                 }
+                if let Some(after) = j.after_end {
+                    t.insert("after_end".into(), Value::String(after.name().into()));
+                }
                 Value::Table(t)
             })
             .collect();
@@ -112,6 +115,20 @@ impl Scenario {
         if !faults.is_empty() {
             top.insert("faults".into(), Value::Array(faults));
         }
+        let requests: Vec<Value> = self
+            .requests
+            .iter()
+            .map(|r| {
+                let mut t = toml::Table::new();
+                t.insert("keeper".into(), Value::String(r.keeper.clone()));
+                t.insert("at_ms".into(), Value::Integer(r.at_ms as i64));
+                t.insert("kind".into(), Value::String(r.kind.name().into()));
+                Value::Table(t)
+            })
+            .collect();
+        if !requests.is_empty() {
+            top.insert("requests".into(), Value::Array(requests));
+        }
         toml::to_string(&top).expect("scenario serialises")
     }
 }
@@ -125,7 +142,7 @@ mod tests {
     #[test]
     fn to_toml_round_trips() {
         let text = format!(
-            "{HEAD}seed = 3\nttl_ms = 5000\ncapacity = 8\nperturb = true\ntick_ms = 5\nmode = \"distributed\"\ndescription = \"d\"\n\n[[jobs]]\nkeeper = \"alice\"\nat_ms = 7\noperation = \"infer\"\nhive_id = \"hive-a\"\nmodel = \"m\"\nprompt = \"a b\"\nexpect = \"done\"\ndisconnect_after_events = 2\nconnect_after_ms = 9\n\n[[faults]]\nat_ms = 4\nkind = \"hold\"\nbetween = [\"queen\", \"hive-a\"]\n\n[[faults]]\nat_ms = 5\nkind = \"restart\"\nhost = \"hive-a\"\n"
+            "{HEAD}seed = 3\nttl_ms = 5000\ncapacity = 8\nperturb = true\ntick_ms = 5\nmode = \"distributed\"\ndescription = \"d\"\n\n[[jobs]]\nkeeper = \"alice\"\nat_ms = 7\noperation = \"infer\"\nhive_id = \"hive-a\"\nmodel = \"m\"\nprompt = \"a b\"\nexpect = \"done\"\ndisconnect_after_events = 2\nconnect_after_ms = 9\nafter_end = \"cancel\"\n\n[[requests]]\nkeeper = \"alice\"\nat_ms = 3\nkind = \"stream_malformed\"\n\n[[faults]]\nat_ms = 4\nkind = \"hold\"\nbetween = [\"queen\", \"hive-a\"]\n\n[[faults]]\nat_ms = 5\nkind = \"restart\"\nhost = \"hive-a\"\n"
         );
         let s = Scenario::parse("s.toml", &text).unwrap();
         assert_eq!(s.ttl_ms, 5000);
