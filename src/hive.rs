@@ -33,7 +33,7 @@ pub const CHECKS: [&str; 10] = [
 ];
 
 /// A running worker.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Worker {
     /// Its id (`worker-<n>`, per hive).
     pub worker_id: String,
@@ -72,6 +72,42 @@ pub struct Hive {
 
 /// A job's failure message.
 pub type JobResult = Result<(), String>;
+
+/// The failure of an operation on a model the catalogue does not hold. The error messages
+/// are functions so that what a hive says and what a reference model of the hive expects
+/// (the simulator's `semantics` checker) are written once.
+pub fn model_not_found(model: &str, hive: &str) -> String {
+    format!("model not found: '{model}' on hive '{hive}'")
+}
+
+/// The failure of a download of a model the catalogue already holds.
+pub fn model_already_present(model: &str, hive: &str) -> String {
+    format!("model '{model}' is already present on hive '{hive}'")
+}
+
+/// The failure of a `worker_stop` for a worker the hive does not run.
+pub fn worker_not_found(worker_id: &str, hive: &str) -> String {
+    format!("worker not found: '{worker_id}' on hive '{hive}'")
+}
+
+/// The line a `worker_spawn` commits with: it names the new worker and its port.
+pub fn worker_port_line(worker: &Worker) -> String {
+    format!(
+        "Worker '{}' listens on port {}",
+        worker.worker_id, worker.port
+    )
+}
+
+/// The `n`th worker a hive process spawns (from 1): `worker-<n>` on port 9000 + n. Ids
+/// and ports follow from the number of workers spawned in the process's life, so they are
+/// deterministic and a restarted hive starts again from `worker-1`.
+pub fn nth_worker(n: u32, model: &str) -> Worker {
+    Worker {
+        worker_id: format!("worker-{n}"),
+        model: model.to_owned(),
+        port: 9000u16.saturating_add(u16::try_from(n).unwrap_or(u16::MAX)),
+    }
+}
 
 impl Hive {
     /// A hive called `name` whose catalogue starts with `models`.
@@ -135,7 +171,7 @@ impl Hive {
                     "Deleting model '{model}' from hive '{name}'"
                 );
                 if !self.world().models.remove(model) {
-                    return Err(format!("model not found: '{model}' on hive '{name}'"));
+                    return Err(model_not_found(model, name));
                 }
                 nw!(ACTOR, "model_delete_complete", "Deleted model '{model}'");
                 Ok(())
@@ -154,7 +190,7 @@ impl Hive {
                     world.workers.remove(worker_id)
                 };
                 if stopped.is_none() {
-                    return Err(format!("worker not found: '{worker_id}' on hive '{name}'"));
+                    return Err(worker_not_found(worker_id, name));
                 }
                 nw!(
                     ACTOR,
@@ -196,7 +232,7 @@ impl Hive {
     async fn model_get(&self, model: &str) -> JobResult {
         let name = &self.name;
         if !self.world().models.contains(model) {
-            return Err(format!("model not found: '{model}' on hive '{name}'"));
+            return Err(model_not_found(model, name));
         }
         nw!(
             ACTOR,
@@ -215,9 +251,7 @@ impl Hive {
     async fn model_download(&self, model: &str, chunks: u32, interval_ms: u64) -> JobResult {
         let name = &self.name;
         if self.world().models.contains(model) {
-            return Err(format!(
-                "model '{model}' is already present on hive '{name}'"
-            ));
+            return Err(model_already_present(model, name));
         }
         nw!(
             ACTOR,
@@ -253,15 +287,10 @@ impl Hive {
         let worker = {
             let mut world = self.world();
             if !world.models.contains(model) {
-                return Err(format!("model not found: '{model}' on hive '{name}'"));
+                return Err(model_not_found(model, name));
             }
             world.spawned += 1;
-            let n = world.spawned;
-            let worker = Worker {
-                worker_id: format!("worker-{n}"),
-                model: model.to_owned(),
-                port: 9000u16.saturating_add(u16::try_from(n).unwrap_or(u16::MAX)),
-            };
+            let worker = nth_worker(world.spawned, model);
             world
                 .workers
                 .insert(worker.worker_id.clone(), worker.clone());
@@ -281,13 +310,7 @@ impl Hive {
                 ));
             }
         }
-        nw!(
-            ACTOR,
-            "worker_spawn_port",
-            "Worker '{}' listens on port {}",
-            worker.worker_id,
-            worker.port
-        );
+        nw!(ACTOR, "worker_spawn_port", "{}", worker_port_line(&worker));
         nw!(
             ACTOR,
             "worker_spawn_complete",
@@ -349,7 +372,7 @@ impl Hive {
     async fn infer(&self, model: &str, prompt: &str, max_tokens: u32) -> JobResult {
         let name = &self.name;
         if !self.world().models.contains(model) {
-            return Err(format!("model not found: '{model}' on hive '{name}'"));
+            return Err(model_not_found(model, name));
         }
         nw!(
             ACTOR,

@@ -28,7 +28,7 @@ const SILENCE_MS: u64 = 15_000;
 pub type Hits = BTreeMap<&'static str, u64>;
 
 /// Every probe, with what it means, in report order.
-pub const PROBES: [(&str, &str); 53] = [
+pub const PROBES: [(&str, &str); 61] = [
     // Sends for a job without a channel (SPEC §4.3), by why there is none and where.
     (
         "no_channel_removed@queen",
@@ -182,6 +182,36 @@ pub const PROBES: [(&str, &str); 53] = [
     (
         "error_naming_hive",
         "a keeper saw an error marker naming a hive",
+    ),
+    // What jobs say, judged by the reference model of a hive (semantics).
+    (
+        "state_ops_overlap",
+        "two operations on one hive's state overlapped in time, both seen done",
+    ),
+    (
+        "download_raced",
+        "two downloads of one model on one hive overlapped",
+    ),
+    (
+        "download_refused_present",
+        "a download was refused: the model was already present",
+    ),
+    (
+        "read_raced_write",
+        "a listing, get or inference overlapped a write on its hive",
+    ),
+    (
+        "effect_unknown",
+        "a write whose keeper could not know whether it took effect",
+    ),
+    (
+        "write_cancelled_before_commit",
+        "a write cancelled before its commit line: it must leave no effect",
+    ),
+    ("worker_stopped", "a worker_stop stopped a worker"),
+    (
+        "state_reset",
+        "a restart reset a hive's state between two results",
     ),
     // Perturbation points.
     ("perturb_take_start", "perturbed between take and start"),
@@ -478,6 +508,9 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
             }
             _ => {}
         }
+    }
+    for name in crate::check::semantics::situations(scenario, trace) {
+        hit(name);
     }
     out
 }

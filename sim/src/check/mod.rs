@@ -14,6 +14,7 @@ mod liveness;
 mod missing_channel;
 mod order;
 mod panic;
+pub mod semantics;
 mod terminal;
 pub mod view;
 
@@ -69,7 +70,7 @@ pub struct Invariant {
 
 /// Every trace checker, in report order. `determinism` compares two traces and is run by
 /// the caller ([`determinism`]).
-pub const CHECKERS: [Invariant; 12] = [
+pub const CHECKERS: [Invariant; 13] = [
     Invariant {
         name: "isolation",
         check: isolation::check,
@@ -173,6 +174,20 @@ pub const CHECKERS: [Invariant; 12] = [
             "perturb_relay",
             "silence_kept_alive",
             "outlived_ttl",
+        ],
+    },
+    Invariant {
+        name: "semantics",
+        check: semantics::check,
+        triggers: &[
+            "state_ops_overlap",
+            "download_raced",
+            "download_refused_present",
+            "read_raced_write",
+            "effect_unknown",
+            "write_cancelled_before_commit",
+            "worker_stopped",
+            "state_reset",
         ],
     },
     Invariant {

@@ -1,0 +1,293 @@
+//! The search for a sequential order that explains a concurrent history: Wing and Gong's
+//! algorithm with Lowe's memoisation (the heart of Knossos and Porcupine), over any
+//! sequential [`Spec`].
+//!
+//! Each operation has an interval: from its invocation to the moment its result was seen.
+//! An order *explains* the history if it keeps real time (an operation that was seen done
+//! before another was invoked comes first), and stepping the spec through it gives every
+//! observed result. Operations whose outcome nobody saw (a lost stream) are optional: they
+//! may take effect at any point after their invocation, or never.
+//!
+//! The memo holds every (set of operations placed, state) pair already found to lead
+//! nowhere, so two orders of the same operations that reach the same state are explored
+//! once: the search is polynomial in practice for the few operations one hive sees at a
+//! time, where the plain backtracking of a tester without memo (stateright's) is factorial
+//! on a history that has no explanation — the case a checker must finish fastest.
+
+use std::collections::BTreeSet;
+
+/// A sequential specification: a state and the result of each operation applied to it.
+pub trait Spec: Clone + Ord {
+    /// An operation.
+    type Op;
+    /// What an operation returns.
+    type Ret: std::fmt::Debug;
+    /// What an observer saw of a result (all of it, or only part: that it succeeded).
+    type Seen;
+    /// The state after `op`, and what `op` returns.
+    fn step(&self, op: &Self::Op) -> (Self, Self::Ret);
+    /// Whether `ret` is what was seen.
+    fn fits(seen: &Self::Seen, ret: &Self::Ret) -> bool;
+}
+
+/// One operation of a history.
+#[derive(Clone, Debug)]
+pub struct Entry<O, V> {
+    /// When it was invoked.
+    pub invoke: u64,
+    /// When its result was seen; `u64::MAX` if never.
+    pub respond: u64,
+    /// The operation.
+    pub op: O,
+    /// What was seen of its result, if anything.
+    pub seen: Option<V>,
+    /// Whether it must be placed (it was seen to complete, or it is a fixed event such as a
+    /// restart); an optional one may also never take effect.
+    pub required: bool,
+}
+
+/// How far the search got when no order explains the history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stuck<R> {
+    /// The longest explained prefix found, as entry indexes in order.
+    pub prefix: Vec<usize>,
+    /// After that prefix: each required entry that could have come next, with what the
+    /// spec returns for it there (it differs from what was seen).
+    pub misfits: Vec<(usize, R)>,
+}
+
+/// The verdict of a search.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict<R> {
+    /// An order that explains every result (entry indexes; optional entries that never
+    /// took effect are left out).
+    Explained(Vec<usize>),
+    /// No order does.
+    Unexplained(Stuck<R>),
+    /// The search gave up after this many steps (never seen on generated workloads; a
+    /// report says so rather than guessing).
+    Undecided(usize),
+}
+
+/// Most search steps before [`Verdict::Undecided`].
+pub const BUDGET: usize = 2_000_000;
+
+/// Most entries one history may have (the memo's key is a 128-bit set).
+pub const MAX_ENTRIES: usize = 128;
+
+struct Search<'a, S: Spec> {
+    entries: &'a [Entry<S::Op, S::Seen>],
+    dead: BTreeSet<(u128, S)>,
+    steps: usize,
+    order: Vec<usize>,
+    best: Vec<usize>,
+    best_state: Option<(u128, S)>,
+}
+
+/// Searches for an order of `entries` from `init` that explains every observed result.
+pub fn linearize<S: Spec>(init: &S, entries: &[Entry<S::Op, S::Seen>]) -> Verdict<S::Ret> {
+    assert!(entries.len() <= MAX_ENTRIES, "too many operations");
+    let mut search = Search {
+        entries,
+        dead: BTreeSet::new(),
+        steps: 0,
+        order: Vec::new(),
+        best: Vec::new(),
+        best_state: None,
+    };
+    match search.run(init, 0) {
+        Some(true) => Verdict::Explained(search.order),
+        Some(false) => {
+            let (done, state) = search
+                .best_state
+                .clone()
+                .unwrap_or_else(|| (0, init.clone()));
+            let misfits = search
+                .candidates(done)
+                .into_iter()
+                .filter(|i| entries[*i].required && entries[*i].seen.is_some())
+                .map(|i| (i, state.step(&entries[i].op).1))
+                .collect();
+            Verdict::Unexplained(Stuck {
+                prefix: search.best,
+                misfits,
+            })
+        }
+        None => Verdict::Undecided(search.steps),
+    }
+}
+
+impl<S: Spec> Search<'_, S> {
+    /// The entries that may take effect next once `done` have: not yet placed, and invoked
+    /// no later than every unplaced required entry was seen done.
+    fn candidates(&self, done: u128) -> Vec<usize> {
+        let pending = |i: &usize| done & (1u128 << i) == 0;
+        let horizon = (0..self.entries.len())
+            .filter(pending)
+            .filter(|i| self.entries[*i].required)
+            .map(|i| self.entries[i].respond)
+            .min()
+            .unwrap_or(u64::MAX);
+        (0..self.entries.len())
+            .filter(pending)
+            .filter(|i| self.entries[*i].invoke <= horizon)
+            .collect()
+    }
+
+    /// `Some(true)`: explained; `Some(false)`: not from here; `None`: over budget.
+    fn run(&mut self, state: &S, done: u128) -> Option<bool> {
+        let all_required = self
+            .entries
+            .iter()
+            .enumerate()
+            .all(|(i, e)| !e.required || done & (1u128 << i) != 0);
+        if all_required {
+            return Some(true);
+        }
+        if self.order.len() > self.best.len() || self.best_state.is_none() {
+            self.best = self.order.clone();
+            self.best_state = Some((done, state.clone()));
+        }
+        if self.dead.contains(&(done, state.clone())) {
+            return Some(false);
+        }
+        let candidates = self.candidates(done);
+        // An operation that leaves the state as it is and returns what was seen (a read) is
+        // placed at once without trying the others first: placing it takes no option away
+        // from anyone (the state is unchanged, and the horizon can only move later). This
+        // keeps many concurrent reads from multiplying the search.
+        let free = candidates.iter().copied().find(|i| {
+            let entry = &self.entries[*i];
+            let (next, ret) = state.step(&entry.op);
+            next == *state && entry.seen.as_ref().is_none_or(|seen| S::fits(seen, &ret))
+        });
+        let tries = match free {
+            Some(i) => vec![i],
+            None => candidates,
+        };
+        for i in tries {
+            self.steps += 1;
+            if self.steps > BUDGET {
+                return None;
+            }
+            let entry = &self.entries[i];
+            let (next, ret) = state.step(&entry.op);
+            if entry.seen.as_ref().is_some_and(|seen| !S::fits(seen, &ret)) {
+                continue;
+            }
+            self.order.push(i);
+            match self.run(&next, done | (1u128 << i)) {
+                Some(false) => {}
+                found => return found,
+            }
+            self.order.pop();
+        }
+        self.dead.insert((done, state.clone()));
+        Some(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A register: write a value, read it back.
+    #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    struct Register(u8);
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Write(u8),
+        Read,
+    }
+
+    impl Spec for Register {
+        type Op = Op;
+        type Ret = u8;
+        type Seen = u8;
+        fn step(&self, op: &Op) -> (Self, u8) {
+            match op {
+                Op::Write(v) => (Register(*v), *v),
+                Op::Read => (self.clone(), self.0),
+            }
+        }
+        fn fits(seen: &u8, ret: &u8) -> bool {
+            seen == ret
+        }
+    }
+
+    fn e(invoke: u64, respond: u64, op: Op, seen: Option<u8>) -> Entry<Op, u8> {
+        Entry {
+            invoke,
+            respond,
+            op,
+            seen,
+            required: respond != u64::MAX,
+        }
+    }
+
+    #[test]
+    fn a_read_overlapping_a_write_may_see_either_value() {
+        for seen in [0, 1] {
+            let h = [
+                e(0, 10, Op::Write(1), Some(1)),
+                e(5, 15, Op::Read, Some(seen)),
+            ];
+            assert!(matches!(linearize(&Register(0), &h), Verdict::Explained(_)));
+        }
+    }
+
+    #[test]
+    fn a_read_after_a_write_completed_must_see_it() {
+        let h = [
+            e(0, 10, Op::Write(1), Some(1)),
+            e(11, 15, Op::Read, Some(0)),
+        ];
+        let Verdict::Unexplained(stuck) = linearize(&Register(0), &h) else {
+            panic!("a stale read was explained")
+        };
+        assert_eq!(stuck.prefix, [0]);
+        assert_eq!(stuck.misfits, [(1, 1)]);
+    }
+
+    #[test]
+    fn an_unseen_write_may_take_effect_late_or_never() {
+        let late = [
+            e(0, u64::MAX, Op::Write(1), None),
+            e(50, 60, Op::Read, Some(1)),
+        ];
+        assert!(matches!(
+            linearize(&Register(0), &late),
+            Verdict::Explained(_)
+        ));
+        let never = [
+            e(0, u64::MAX, Op::Write(1), None),
+            e(50, 60, Op::Read, Some(0)),
+        ];
+        assert!(matches!(
+            linearize(&Register(0), &never),
+            Verdict::Explained(_)
+        ));
+        let early = [
+            e(70, u64::MAX, Op::Write(1), None),
+            e(50, 60, Op::Read, Some(1)),
+        ];
+        assert!(matches!(
+            linearize(&Register(0), &early),
+            Verdict::Unexplained(_)
+        ));
+    }
+
+    /// Many concurrent operations with no explanation are decided quickly: reads are placed
+    /// without branching, and the memo cuts the orders of the writes.
+    #[test]
+    fn an_unexplainable_wide_history_is_decided() {
+        let mut h: Vec<_> = (0..40).map(|_| e(0, 100, Op::Read, Some(0))).collect();
+        h.extend((0..10).map(|i| e(0, 100, Op::Write(i % 2), Some(i % 2))));
+        h.push(e(0, 100, Op::Read, Some(7)));
+        assert!(matches!(
+            linearize(&Register(0), &h),
+            Verdict::Unexplained(_)
+        ));
+    }
+}
