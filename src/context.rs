@@ -10,7 +10,7 @@
 //! process each carry their own hub in their own tasks.
 
 use crate::clock::Clock;
-use crate::hub::{Body, Hub, Sent};
+use crate::hub::{Body, Commit, Hub, Sent};
 use crate::ids::JobId;
 use crate::perturb::{Perturb, Point};
 use crate::probe::Probe;
@@ -232,6 +232,41 @@ pub async fn narrate_wait(actor: &str, action: &str, human: impl Into<String>) -
     ctx.perturb.pause(Point::Emit).await;
     let body = narration(&ctx, actor, action, human);
     Some(ctx.sent(ctx.hub.send_wait(&ctx.job_id, body).await))
+}
+
+/// An operation's commit point: applies `effect` and delivers the narration line it
+/// returns as one step ([`Hub::commit`]), so that the job's stream shows the line if and
+/// only if the effect happened. A job that already ended (cancelled, its client gone)
+/// gets [`Commit::Ended`] and `effect` never runs. Without a context the effect runs and
+/// its line goes to the process log.
+pub async fn commit<E>(
+    actor: &str,
+    action: &str,
+    effect: impl FnOnce() -> Result<String, E>,
+) -> Commit<E> {
+    let Some(ctx) = current() else {
+        return match effect() {
+            Ok(human) => {
+                trace(None, actor, action, &human);
+                Commit::Done
+            }
+            Err(e) => Commit::Refused(e),
+        };
+    };
+    ctx.perturb.pause(Point::Emit).await;
+    let committed = ctx
+        .hub
+        .commit(&ctx.job_id, || {
+            effect().map(|human| {
+                trace(Some(&ctx.job_id), actor, action, &human);
+                narration(&ctx, actor, action, human)
+            })
+        })
+        .await;
+    if matches!(committed, Commit::Done) {
+        ctx.sent(Sent::Delivered(0));
+    }
+    committed
 }
 
 /// Emits a structured `data` event, waiting for buffer space.

@@ -5,13 +5,14 @@
 //! they run in a hive process or inside a queen (integrated mode): the context decides
 //! whose channel their lines land in.
 
-use crate::context::{self, narrate_to, narrate_wait, NarrationContext, SubTask};
+use crate::context::{self, commit, narrate_to, narrate_wait, NarrationContext, SubTask};
+use crate::hub::Commit;
 use crate::hub::Sent;
 use crate::nw;
 use crate::operation::Operation;
 use crate::probe::Probe;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -60,6 +61,10 @@ struct World {
     /// Each worker's running task, by worker id: dropping it stops the worker.
     tasks: BTreeMap<String, SubTask<()>>,
     spawned: u32,
+    /// One lock per model name that a download holds from its presence check to its
+    /// commit: two downloads of one model run one after the other, so the second finds the
+    /// model present (or, if the first did not commit, downloads it itself).
+    downloads: BTreeMap<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// One hive: its name and its mutable world. A restarted hive starts from its initial
@@ -119,6 +124,7 @@ impl Hive {
                 workers: BTreeMap::new(),
                 tasks: BTreeMap::new(),
                 spawned: 0,
+                downloads: BTreeMap::new(),
             }),
         }
     }
@@ -170,11 +176,16 @@ impl Hive {
                     "model_delete_start",
                     "Deleting model '{model}' from hive '{name}'"
                 );
-                if !self.world().models.remove(model) {
-                    return Err(model_not_found(model, name));
-                }
-                nw!(ACTOR, "model_delete_complete", "Deleted model '{model}'");
-                Ok(())
+                committed(
+                    commit(ACTOR, "model_delete_complete", || {
+                        if self.world().models.remove(model) {
+                            Ok(format!("Deleted model '{model}'"))
+                        } else {
+                            Err(model_not_found(model, name))
+                        }
+                    })
+                    .await,
+                )
             }
             Operation::WorkerSpawn { model, .. } => self.worker_spawn(model).await,
             Operation::WorkerList { .. } => self.worker_list().await,
@@ -184,20 +195,19 @@ impl Hive {
                     "worker_stop",
                     "Stopping worker '{worker_id}' on hive '{name}'"
                 );
-                let stopped = {
+                // The stopped worker's task leaves the lock before it is dropped (aborted).
+                let mut stopped = None;
+                let result = commit(ACTOR, "worker_stop_complete", || {
                     let mut world = self.world();
-                    world.tasks.remove(worker_id);
-                    world.workers.remove(worker_id)
-                };
-                if stopped.is_none() {
-                    return Err(worker_not_found(worker_id, name));
-                }
-                nw!(
-                    ACTOR,
-                    "worker_stop_complete",
-                    "Stopped worker '{worker_id}'"
-                );
-                Ok(())
+                    if world.workers.remove(worker_id).is_none() {
+                        return Err(worker_not_found(worker_id, name));
+                    }
+                    stopped = world.tasks.remove(worker_id);
+                    Ok(format!("Stopped worker '{worker_id}'"))
+                })
+                .await;
+                drop(stopped);
+                committed(result)
             }
             Operation::WorkerInstall { lines, .. } => self.worker_install(*lines).await,
             Operation::Infer {
@@ -250,6 +260,19 @@ impl Hive {
 
     async fn model_download(&self, model: &str, chunks: u32, interval_ms: u64) -> JobResult {
         let name = &self.name;
+        let lock = self
+            .world()
+            .downloads
+            .entry(model.to_owned())
+            .or_default()
+            .clone();
+        let _one_at_a_time = match lock.clone().try_lock_owned() {
+            Ok(guard) => guard,
+            Err(_) => {
+                context::probe(Probe::DownloadWaited);
+                lock.lock_owned().await
+            }
+        };
         if self.world().models.contains(model) {
             return Err(model_already_present(model, name));
         }
@@ -268,13 +291,16 @@ impl Hive {
             )
             .await;
         }
-        self.world().models.insert(model.to_owned());
-        nw!(
-            ACTOR,
-            "model_download_complete",
-            "Downloaded model '{model}'"
-        );
-        Ok(())
+        committed(
+            commit(ACTOR, "model_download_complete", || {
+                if self.world().models.insert(model.to_owned()) {
+                    Ok(format!("Downloaded model '{model}'"))
+                } else {
+                    Err(model_already_present(model, name))
+                }
+            })
+            .await,
+        )
     }
 
     async fn worker_spawn(&self, model: &str) -> JobResult {
@@ -284,7 +310,24 @@ impl Hive {
             "worker_spawn_start",
             "Spawning a worker for '{model}' on hive '{name}'"
         );
-        let worker = {
+        if !self.world().models.contains(model) {
+            return Err(model_not_found(model, name));
+        }
+        // The worker starts up first and outlives this job: it runs until `worker_stop` or
+        // until the hive stops, narrating with this job's id as an explicit id. It joins
+        // the worker table, with its id and port, only at the commit point once it is
+        // ready: a spawn cancelled before that leaves no worker behind.
+        let (ready, is_ready) = oneshot::channel();
+        let (named, name_of) = oneshot::channel();
+        let task = context::current()
+            .map(|ctx| context::spawn_detached(run_worker(ctx, model.to_owned(), ready, name_of)));
+        if task.is_some() && is_ready.await.is_err() {
+            return Err(format!(
+                "the worker for '{model}' on hive '{name}' died starting"
+            ));
+        }
+        let mut spawned = None;
+        let result = commit(ACTOR, "worker_spawn_port", || {
             let mut world = self.world();
             if !world.models.contains(model) {
                 return Err(model_not_found(model, name));
@@ -294,23 +337,19 @@ impl Hive {
             world
                 .workers
                 .insert(worker.worker_id.clone(), worker.clone());
-            worker
-        };
-        // The worker outlives this job: it runs until `worker_stop` or until the hive stops,
-        // and narrates with this job's id as an explicit id. The job waits until it is ready.
-        if let Some(ctx) = context::current() {
-            let (ready, is_ready) = oneshot::channel();
-            let task = context::spawn_detached(run_worker(ctx, worker.clone(), ready));
-            self.world().tasks.insert(worker.worker_id.clone(), task);
-            if is_ready.await.is_err() {
-                // A `worker_stop` for this id ran while the worker was starting.
-                return Err(format!(
-                    "worker '{}' was stopped on hive '{name}' before it was ready",
-                    worker.worker_id
-                ));
+            if let Some(task) = task {
+                world.tasks.insert(worker.worker_id.clone(), task);
             }
-        }
-        nw!(ACTOR, "worker_spawn_port", "{}", worker_port_line(&worker));
+            let line = worker_port_line(&worker);
+            spawned = Some(worker);
+            Ok(line)
+        })
+        .await;
+        committed(result)?;
+        let Some(worker) = spawned else {
+            return Ok(());
+        };
+        let _ = named.send(worker.worker_id.clone());
         nw!(
             ACTOR,
             "worker_spawn_complete",
@@ -393,11 +432,17 @@ impl Hive {
 }
 
 /// A worker's life: its start-up lines at once (synchronous path: a worker never waits for
-/// a reader, so a full buffer drops them and the stream says `lagged`), ready, a few log
-/// lines later on, then serving silently until it is stopped. Every line carries its
-/// spawning job's id; lines after that job ended are dropped and counted by the hub, never
-/// delivered to another job (SPEC §2, §4.3).
-async fn run_worker(ctx: NarrationContext, worker: Worker, ready: oneshot::Sender<()>) {
+/// a reader, so a full buffer drops them and the stream says `lagged`), ready, then — once
+/// its spawn committed and named it — a few log lines later on, then serving silently until
+/// it is stopped. A spawn that did not commit drops the name's sender, and the worker ends.
+/// Every line carries its spawning job's id; lines after that job ended are dropped and
+/// counted by the hub, never delivered to another job (SPEC §2, §4.3).
+async fn run_worker(
+    ctx: NarrationContext,
+    model: String,
+    ready: oneshot::Sender<()>,
+    named: oneshot::Receiver<String>,
+) {
     let mut outlived = false;
     let mut say = |action: &str, human: String| {
         if narrate_to(&ctx, ACTOR, action, human) == Sent::NoChannel && !outlived {
@@ -405,17 +450,15 @@ async fn run_worker(ctx: NarrationContext, worker: Worker, ready: oneshot::Sende
             ctx.probe(Probe::WorkerOutlivedJob);
         }
     };
-    let Worker {
-        worker_id, model, ..
-    } = &worker;
     for i in 1..=WORKER_STARTUP_LINES {
         say(
             "worker_startup",
-            format!("{worker_id}: loading '{model}' ({i}/{WORKER_STARTUP_LINES})"),
+            format!("worker for '{model}': loading ({i}/{WORKER_STARTUP_LINES})"),
         );
     }
     let _ = ready.send(());
     let started = tokio::time::Instant::now();
+    let Ok(worker_id) = named.await else { return };
     for after in WORKER_LOG_AFTER_MS {
         tokio::time::sleep_until(started + Duration::from_millis(after)).await;
         say(
@@ -424,6 +467,17 @@ async fn run_worker(ctx: NarrationContext, worker: Worker, ready: oneshot::Sende
         );
     }
     std::future::pending::<()>().await
+}
+
+/// The result of a handler whose effect is one commit ([`commit`]): a job that ended before
+/// its commit point fails (its stream already shows how it ended; this message is never
+/// delivered).
+fn committed(commit: Commit<String>) -> JobResult {
+    match commit {
+        Commit::Done => Ok(()),
+        Commit::Refused(e) => Err(e),
+        Commit::Ended => Err("the job ended before its effect".into()),
+    }
 }
 
 /// The tokens an `infer` job emits: the prompt's words, cyclically (used by contract checks).
@@ -468,30 +522,102 @@ mod tests {
         context::scope(NarrationContext::new(job, hub, clock, Perturb::off()), fut)
     }
 
-    /// A `worker_stop` that lands while the worker it names is still starting stops it, and
-    /// the `worker_spawn` job then fails instead of reporting a worker that never ran.
-    #[tokio::test]
-    async fn a_worker_stopped_while_starting_fails_its_spawn_job() {
-        let hive = Hive::new("hive-a", ["tinyllama".to_owned()]);
-        let spawn = Operation::WorkerSpawn {
+    fn spawn() -> Operation {
+        Operation::WorkerSpawn {
             hive_id: "hive-a".into(),
             model: "tinyllama".into(),
-        };
+        }
+    }
+
+    fn download(model: &str) -> Operation {
+        Operation::ModelDownload {
+            hive_id: "hive-a".into(),
+            model: model.into(),
+            chunks: 2,
+            interval_ms: 10,
+        }
+    }
+
+    /// A worker joins the table only at its spawn's commit point, once it is ready: a
+    /// `worker_stop` that lands while it starts finds no such worker, and the spawn then
+    /// reports `worker-1` as the worker list does.
+    #[tokio::test]
+    async fn a_starting_worker_is_not_in_the_table_until_its_spawn_commits() {
+        let hive = Hive::new("hive-a", ["tinyllama".to_owned()]);
         let stop = Operation::WorkerStop {
             hive_id: "hive-a".into(),
             worker_id: "worker-1".into(),
         };
-        let mut spawning = std::pin::pin!(in_a_job(hive.execute(&spawn)));
+        let op = spawn();
+        let mut spawning = std::pin::pin!(in_a_job(hive.execute(&op)));
         assert!(
             futures::poll!(&mut spawning).is_pending(),
             "the spawn job waits for its worker to be ready"
         );
-        assert_eq!(in_a_job(hive.execute(&stop)).await, Ok(()));
-        let result = spawning.await;
         assert_eq!(
-            result,
-            Err("worker 'worker-1' was stopped on hive 'hive-a' before it was ready".into())
+            in_a_job(hive.execute(&stop)).await,
+            Err("worker not found: 'worker-1' on hive 'hive-a'".into())
         );
-        assert!(hive.world().workers.is_empty() && hive.world().tasks.is_empty());
+        assert_eq!(spawning.await, Ok(()));
+        let world = hive.world();
+        assert_eq!(world.workers.keys().collect::<Vec<_>>(), ["worker-1"]);
+        assert_eq!(world.tasks.len(), 1);
+    }
+
+    /// A spawn whose job ends before its commit point (its channel closed: cancelled)
+    /// leaves no worker, no task and no number used.
+    #[tokio::test]
+    async fn a_spawn_whose_job_ended_before_its_commit_leaves_nothing() {
+        let hive = Hive::new("hive-a", ["tinyllama".to_owned()]);
+        let clock = Clock::start();
+        let hub = Hub::new(100, clock, Arc::new(NoObserver));
+        let job = JobId::from_bits(1);
+        hub.create(&job);
+        let ctx = NarrationContext::new(job.clone(), hub.clone(), clock, Perturb::off());
+        let op = spawn();
+        let mut spawning = std::pin::pin!(context::scope(ctx, hive.execute(&op)));
+        assert!(futures::poll!(&mut spawning).is_pending());
+        hub.remove(&job);
+        assert_eq!(
+            spawning.await,
+            Err("the job ended before its effect".into())
+        );
+        let world = hive.world();
+        assert!(world.workers.is_empty() && world.tasks.is_empty());
+        assert_eq!(world.spawned, 0);
+    }
+
+    /// Two downloads of one model run one after the other: the second finds the model
+    /// present and fails, as it would in either order.
+    #[tokio::test(start_paused = true)]
+    async fn overlapping_downloads_of_one_model_do_not_both_succeed() {
+        let hive = Hive::new("hive-a", ["tinyllama".to_owned()]);
+        let op = download("phi-2");
+        let (first, second) =
+            tokio::join!(in_a_job(hive.execute(&op)), in_a_job(hive.execute(&op)));
+        assert_eq!(first, Ok(()));
+        assert_eq!(
+            second,
+            Err("model 'phi-2' is already present on hive 'hive-a'".into())
+        );
+        let other = download("qwen");
+        assert_eq!(in_a_job(hive.execute(&other)).await, Ok(()));
+    }
+
+    /// A download whose job ended before its commit point adds nothing.
+    #[tokio::test(start_paused = true)]
+    async fn a_download_whose_job_ended_before_its_commit_adds_nothing() {
+        let hive = Hive::new("hive-a", ["tinyllama".to_owned()]);
+        let clock = Clock::start();
+        let hub = Hub::new(100, clock, Arc::new(NoObserver));
+        let job = JobId::from_bits(1);
+        hub.create(&job);
+        let ctx = NarrationContext::new(job.clone(), hub.clone(), clock, Perturb::off());
+        let op = download("phi-2");
+        let mut downloading = std::pin::pin!(context::scope(ctx, hive.execute(&op)));
+        assert!(futures::poll!(&mut downloading).is_pending());
+        hub.remove(&job);
+        assert!(downloading.await.is_err());
+        assert_eq!(hive.models(), ["tinyllama"]);
     }
 }

@@ -124,6 +124,17 @@ pub enum Sent {
     Full,
 }
 
+/// How a [`Hub::commit`] ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Commit<E> {
+    /// The effect happened and its line is in the job's channel.
+    Done,
+    /// The effect refused (it changed nothing) with this error.
+    Refused(E),
+    /// The job's channel was gone (cancelled, client gone): the effect did not run.
+    Ended,
+}
+
 /// Why a stream could not take a job's receiver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TakeError {
@@ -322,26 +333,7 @@ impl Hub {
     /// Sends on the asynchronous path: waits for buffer space (backpressure), so nothing
     /// is lost while the reader is connected. Used by the queen's relay and bulk output.
     pub async fn send_wait(&self, job: &JobId, body: Body) -> Sent {
-        let Some(channel) = self.channel(job) else {
-            return self.no_channel(job, &body);
-        };
-        let tx = channel.lock().tx.clone();
-        let Some(tx) = tx else {
-            return self.no_channel(job, &body);
-        };
-        // Polled once by hand: a reservation that is not ready at once is a wait for
-        // space, probed (once per job) before it is awaited.
-        let mut reserve = std::pin::pin!(tx.reserve_owned());
-        let reserved = match futures::poll!(reserve.as_mut()) {
-            std::task::Poll::Ready(reserved) => reserved,
-            std::task::Poll::Pending => {
-                if !channel.waited.swap(true, Ordering::Relaxed) {
-                    self.probe(Probe::BackpressureWait, Some(job));
-                }
-                reserve.await
-            }
-        };
-        let Ok(permit) = reserved else {
+        let Some((channel, permit)) = self.reserve(job).await else {
             return self.no_channel(job, &body);
         };
         let mut state = channel.lock();
@@ -357,6 +349,61 @@ impl Hub {
         drop(state);
         self.delivered(job, seq, record);
         Sent::Delivered(seq)
+    }
+
+    /// Waits for space in the job's buffer and holds it: `None` if the job has no channel
+    /// (or loses it while waiting).
+    async fn reserve(&self, job: &JobId) -> Option<(Arc<Channel>, mpsc::OwnedPermit<(u64, Body)>)> {
+        let channel = self.channel(job)?;
+        let tx = channel.lock().tx.clone()?;
+        // Polled once by hand: a reservation that is not ready at once is a wait for
+        // space, probed (once per job) before it is awaited.
+        let mut reserve = std::pin::pin!(tx.reserve_owned());
+        let reserved = match futures::poll!(reserve.as_mut()) {
+            std::task::Poll::Ready(reserved) => reserved,
+            std::task::Poll::Pending => {
+                if !channel.waited.swap(true, Ordering::Relaxed) {
+                    self.probe(Probe::BackpressureWait, Some(job));
+                }
+                reserve.await
+            }
+        };
+        Some((channel, reserved.ok()?))
+    }
+
+    /// An operation's commit point (SPEC §9 `semantics`): applies `effect` and delivers the
+    /// line it returns as one step, so that a stream shows the line if and only if the
+    /// effect happened. It waits for buffer space first (the line is never dropped); then,
+    /// under the channel's lock, a channel already closed (the job was cancelled, its
+    /// client left) refuses the commit *before* the effect runs, and a channel that is open
+    /// cannot close until the line is in it. `effect` returns the line, or refuses with an
+    /// error and changes nothing; it must be quick (it holds the channel's lock).
+    pub async fn commit<E>(
+        &self,
+        job: &JobId,
+        effect: impl FnOnce() -> Result<Body, E>,
+    ) -> Commit<E> {
+        let Some((channel, permit)) = self.reserve(job).await else {
+            self.probe(Probe::CommitRefused, Some(job));
+            return Commit::Ended;
+        };
+        let mut state = channel.lock();
+        if state.tx.is_none() {
+            drop(state);
+            self.probe(Probe::CommitRefused, Some(job));
+            return Commit::Ended;
+        }
+        let body = match effect() {
+            Ok(body) => body,
+            Err(e) => return Commit::Refused(e),
+        };
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let record = self.inner.observer.enabled().then(|| Delivered::of(&body));
+        permit.send((seq, body));
+        drop(state);
+        self.delivered(job, seq, record);
+        Commit::Done
     }
 
     /// Counts a delivery; `record` describes the event when the observer wants records.

@@ -166,12 +166,16 @@ impl Lifecycle {
     }
 
     /// Cancels a job (DELETE) and returns the state it left. A queued job is removed at
-    /// once; a running job's stream sends `cancelled` and then removes it.
+    /// once; a running job's stream sends `cancelled` and then removes it — at once, or,
+    /// for a job that drains ([`Job::drain_on_cancel`]), once its executor has drained.
     pub fn cancel(&self, id: &JobId) -> Result<JobState, CancelError> {
         let job = self.jobs.get(id).ok_or(CancelError::Unknown)?;
         match self.finish(&job, JobState::Cancelled) {
             Some(previous) => {
-                self.close(&job);
+                // A draining job's executor closes the channel once it has drained.
+                if !(previous == JobState::Running && job.drains()) {
+                    self.close(&job);
+                }
                 if previous == JobState::Queued {
                     self.jobs.remove(id);
                 }

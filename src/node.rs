@@ -330,7 +330,14 @@ impl Node {
             self.clock,
             self.perturb.clone(),
         );
-        let state = outcome(context::scope(ctx, self.run(&op))).await;
+        // A forwarded job drains a cancel: its relay asks the hive to cancel and relays
+        // until the hive's marker, so the stream shows everything the hive committed.
+        let cancelled = if self.forwards(&op) {
+            job.drain_on_cancel()
+        } else {
+            None
+        };
+        let state = outcome(context::scope(ctx, self.run(&op, cancelled))).await;
         if self.jobs.finish(&job, state).is_none() && job.state() == JobState::Cancelled {
             self.probe(Probe::CompletionAfterCancel, &job.id);
         }
@@ -342,7 +349,21 @@ impl Node {
         });
     }
 
-    async fn run(&self, op: &Operation) -> Result<(), String> {
+    /// Whether this process forwards `op` to a hive process (distributed mode).
+    fn forwards(&self, op: &Operation) -> bool {
+        match (&self.role, op.hive_id()) {
+            (Role::Queen(hives), Some(name)) => {
+                matches!(hives.get(name), Some(HiveTarget::Remote(_)))
+            }
+            _ => false,
+        }
+    }
+
+    async fn run(
+        &self,
+        op: &Operation,
+        cancelled: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<(), String> {
         match &self.role {
             Role::Hive(hive) => hive.execute(op).await,
             Role::Queen(hives) => match op.hive_id() {
@@ -372,7 +393,7 @@ impl Node {
                 Some(name) => match hives.get(name) {
                     Some(HiveTarget::Local(hive)) => hive.execute(op).await,
                     Some(HiveTarget::Remote(ep)) => {
-                        crate::relay::forward(&self.dial, name, ep, op).await
+                        crate::relay::forward(&self.dial, name, ep, op, cancelled).await
                     }
                     None => Err(format!("unknown hive '{name}'")),
                 },

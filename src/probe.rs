@@ -52,11 +52,18 @@ pub enum Probe {
     ExecuteRefused,
     /// A worker started by `worker_spawn` narrated after its spawning job had ended.
     WorkerOutlivedJob,
+    /// An operation reached its commit point after its job had ended (cancelled, client
+    /// gone): the effect was not applied.
+    CommitRefused,
+    /// A download waited for another download of the same model on the same hive.
+    DownloadWaited,
+    /// A cancelled forwarded job kept its stream open until its hive confirmed the cancel.
+    CancelDrained,
 }
 
 impl Probe {
     /// Every probe the system can record, in declaration order.
-    pub const ALL: [Probe; 15] = [
+    pub const ALL: [Probe; 18] = [
         Self::BackpressureWait,
         Self::CancelQueued,
         Self::CancelAfterCompletion,
@@ -72,6 +79,9 @@ impl Probe {
         Self::SubtaskAborted,
         Self::ExecuteRefused,
         Self::WorkerOutlivedJob,
+        Self::CommitRefused,
+        Self::DownloadWaited,
+        Self::CancelDrained,
     ];
 
     /// The probe's stable name (its JSON form).
@@ -92,6 +102,9 @@ impl Probe {
             Self::SubtaskAborted => "subtask_aborted",
             Self::ExecuteRefused => "execute_refused",
             Self::WorkerOutlivedJob => "worker_outlived_job",
+            Self::CommitRefused => "commit_refused",
+            Self::DownloadWaited => "download_waited",
+            Self::CancelDrained => "cancel_drained",
         }
     }
 }

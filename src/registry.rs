@@ -29,6 +29,9 @@ struct JobInner {
     state: JobState,
     payload: Option<Operation>,
     tasks: Vec<AbortHandle>,
+    /// Set for a job whose executor finishes a cancel itself ([`Job::drain_on_cancel`]):
+    /// told of the cancel instead of being aborted.
+    drain: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Job {
@@ -39,6 +42,27 @@ impl Job {
     /// The job's current state.
     pub fn state(&self) -> JobState {
         self.lock().state.clone()
+    }
+
+    /// Makes a cancel of this running job a request to its executor rather than an abort:
+    /// the job becomes `cancelled` at once (a late completion still cannot overwrite it),
+    /// the returned receiver turns `true`, and the executor keeps the job's channel open
+    /// until it has finished what it must (the queen's relay: until the hive confirms the
+    /// cancel, so that a hive job that committed first shows its commit line before the
+    /// queen's `cancelled`, SPEC §9 `semantics`). `None` if the job already ended.
+    pub fn drain_on_cancel(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        let mut inner = self.lock();
+        if inner.state.is_terminal() {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        inner.drain = Some(tx);
+        Some(rx)
+    }
+
+    /// Whether a cancel of this job is left to its executor ([`Job::drain_on_cancel`]).
+    pub fn drains(&self) -> bool {
+        self.lock().drain.is_some()
     }
 
     /// Registers a task that belongs to the job (its executor, its TTL timer), so that a
@@ -105,6 +129,7 @@ impl JobRegistry {
                 state: JobState::Queued,
                 payload: Some(operation),
                 tasks: Vec::new(),
+                drain: None,
             }),
         });
         self.table().insert(id.clone(), job.clone());
@@ -172,7 +197,17 @@ impl JobRegistry {
         }
         let previous = std::mem::replace(&mut inner.state, state.clone());
         inner.payload = None;
-        let tasks = std::mem::take(&mut inner.tasks);
+        // A draining job's executor is told of a cancel and ends the job itself.
+        let told = state == JobState::Cancelled
+            && inner
+                .drain
+                .as_ref()
+                .is_some_and(|drain| drain.send(true).is_ok());
+        let tasks = if told {
+            Vec::new()
+        } else {
+            std::mem::take(&mut inner.tasks)
+        };
         drop(inner);
         self.record(HubRecord::State {
             job: job.id.clone(),
@@ -270,6 +305,28 @@ mod tests {
         let late = tokio::spawn(std::future::pending::<()>());
         job.attach(late.abort_handle());
         assert!(late.await.unwrap_err().is_cancelled());
+    }
+
+    /// A draining job's executor is told of a cancel, not aborted; the cancel is final.
+    #[tokio::test]
+    async fn a_draining_job_is_told_of_its_cancel_instead_of_aborted() {
+        let reg = registry();
+        let job = reg.insert(JobId::from_bits(1), Operation::Status {});
+        reg.start(&job);
+        let mut told = job.drain_on_cancel().expect("a running job drains");
+        let executor = tokio::spawn(async move { told.wait_for(|c| *c).await.map(|_| ()).is_ok() });
+        job.attach(executor.abort_handle());
+        assert_eq!(
+            reg.finish(&job, JobState::Cancelled),
+            Some(JobState::Running)
+        );
+        assert!(executor.await.expect("not aborted"), "told of the cancel");
+        assert_eq!(reg.finish(&job, JobState::Completed), None);
+        assert_eq!(job.state(), JobState::Cancelled);
+        assert!(
+            job.drain_on_cancel().is_none(),
+            "an ended job does not start draining"
+        );
     }
 
     #[test]

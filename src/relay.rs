@@ -28,12 +28,21 @@ use std::sync::Arc;
 use tokio::time::timeout_at;
 
 /// Forwards `op` to the hive `name` at `ep` and relays its stream into the current job.
+///
+/// `cancelled` turns `true` when the queen job is cancelled (its channel stays open,
+/// [`crate::registry::Job::drain_on_cancel`]). Before the hive job's stream is asked for,
+/// the forward just stops (the hive job never ran; it is cancelled on the hive as below).
+/// After, the hive job may already have committed its effect: the forward asks the hive to
+/// cancel it and relays on until the hive's marker, so that a commit line the hive showed
+/// reaches the queen's stream before `cancelled` (SPEC §9 `semantics`).
 pub(crate) async fn forward(
     dial: &Arc<dyn Dial>,
     name: &str,
     ep: &Endpoint,
     op: &Operation,
+    mut cancelled: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Result<(), String> {
+    let stop = || "the job was cancelled".to_owned();
     let deadline = tokio::time::Instant::now() + op.deadline();
     let late = || {
         format!(
@@ -47,9 +56,12 @@ pub(crate) async fn forward(
         format!("Forwarding {} to hive '{name}' at {ep}", op.name()),
     )
     .await;
-    let hive_job = timeout_at(deadline, submit_or_cancel(dial, name, ep, op))
-        .await
-        .map_err(|_| late())??;
+    let hive_job = tokio::select! {
+        submitted = timeout_at(deadline, submit_or_cancel(dial, name, ep, op)) => {
+            submitted.map_err(|_| late())??
+        }
+        () = cancel_of(&mut cancelled) => return Err(stop()),
+    };
     if let Some(ctx) = context::current() {
         ctx.hub.record(|| HubRecord::Forward {
             job: ctx.job_id.clone(),
@@ -63,26 +75,54 @@ pub(crate) async fn forward(
         job: Some(hive_job.clone()),
         ctx: context::current(),
     };
-    let result = timeout_at(deadline, async {
-        if let Some(ctx) = &guard.ctx {
-            ctx.perturb.pause(Point::Forward).await;
+    if let Some(ctx) = &guard.ctx {
+        tokio::select! {
+            () = ctx.perturb.pause(Point::Forward) => {}
+            () = cancel_of(&mut cancelled) => return Err(stop()),
         }
-        match relay(dial.as_ref(), name, ep, &hive_job).await {
-            Ok(()) => Ok(()),
-            Err(Broken::HiveEnded(msg)) => {
-                guard.job = None;
-                Err(msg)
+    }
+    let relaying = timeout_at(deadline, relay(dial.as_ref(), name, ep, &hive_job));
+    let mut relaying = std::pin::pin!(relaying);
+    let relayed = tokio::select! {
+        relayed = &mut relaying => relayed,
+        () = cancel_of(&mut cancelled) => {
+            // Drain: the hive cancels its job (or has finished it) and says so with its
+            // marker, which ends the relay.
+            if let Some(job) = guard.job.take() {
+                let (dial, ep, ctx) = (dial.clone(), ep.clone(), guard.ctx.clone());
+                if let Some(ctx) = &ctx {
+                    ctx.probe(Probe::CancelDrained);
+                }
+                crate::spawn::spawn(async move { cancel_hive_job(dial, ep, job, ctx.as_ref()).await });
             }
-            Err(Broken::Link(msg)) => Err(msg),
+            relaying.await
         }
-    })
-    .await
-    .map_err(|_| late())
-    .and_then(|r| r);
+    };
+    let result = match relayed {
+        Err(_) => Err(late()),
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(Broken::HiveEnded(msg))) => {
+            guard.job = None;
+            Err(msg)
+        }
+        Ok(Err(Broken::Link(msg))) => Err(msg),
+    };
     if result.is_ok() {
         guard.job = None;
     }
     result
+}
+
+/// Resolves once the queen job is cancelled; never without a signal.
+async fn cancel_of(cancelled: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match cancelled {
+        Some(rx) => {
+            if rx.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 /// How a relay ended without `done`.

@@ -28,7 +28,7 @@ const SILENCE_MS: u64 = 15_000;
 pub type Hits = BTreeMap<&'static str, u64>;
 
 /// Every probe, with what it means, in report order.
-pub const PROBES: [(&str, &str); 61] = [
+pub const PROBES: [(&str, &str); 64] = [
     // Sends for a job without a channel (SPEC §4.3), by why there is none and where.
     (
         "no_channel_removed@queen",
@@ -184,6 +184,18 @@ pub const PROBES: [(&str, &str); 61] = [
         "a keeper saw an error marker naming a hive",
     ),
     // What jobs say, judged by the reference model of a hive (semantics).
+    (
+        "commit_refused",
+        "an operation reached its commit point after its job ended: no effect",
+    ),
+    (
+        "download_waited",
+        "a download waited for another download of the same model",
+    ),
+    (
+        "cancel_drained",
+        "a cancelled forwarded job relayed on until its hive confirmed the cancel",
+    ),
     (
         "state_ops_overlap",
         "two operations on one hive's state overlapped in time, both seen done",

@@ -180,6 +180,9 @@ pub const CHECKERS: [Invariant; 13] = [
         name: "semantics",
         check: semantics::check,
         triggers: &[
+            "commit_refused",
+            "download_waited",
+            "cancel_drained",
             "state_ops_overlap",
             "download_raced",
             "download_refused_present",

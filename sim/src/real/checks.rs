@@ -32,7 +32,7 @@ pub enum How {
 }
 
 /// Every invariant of the simulator and how a real run checks it, in report order.
-pub const REAL_CHECKS: [(&str, How); 12] = [
+pub const REAL_CHECKS: [(&str, How); 13] = [
     (
         "isolation",
         How::ClientSide(isolation, "every event carries its stream's job id"),
@@ -48,6 +48,8 @@ pub const REAL_CHECKS: [(&str, How); 12] = [
         How::ClientSide(at_most_once, "no stream starts its work twice"),
     ),
     ("contract", How::Shared),
+    // Shared: it reads only what the keepers saw, by design (a black-box model).
+    ("semantics", How::Shared),
     // Shared: without the queen's forward records it checks the keeper's side (lost only
     // when its path to the queen was cut; a queen crash means lost).
     ("failure-form", How::Shared),
