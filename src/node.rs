@@ -455,9 +455,10 @@ impl Node {
         self.jobs.hub().probe(probe, Some(job));
     }
 
-    /// The [`Point::Straggler`] perturbation: one more line for a job whose channel is gone.
+    /// The [`Point::Straggler`] perturbation: one more line for a job whose channel is gone
+    /// (a cancelled job that drains still has its channel: no straggler then).
     fn straggle(&self, id: &JobId) {
-        if self.perturb.at(Point::Straggler).is_some() {
+        if !self.jobs.hub().contains(id) && self.perturb.at(Point::Straggler).is_some() {
             self.late_line(id, "a late line for a job that has ended");
         }
     }

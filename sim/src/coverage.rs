@@ -28,7 +28,7 @@ const SILENCE_MS: u64 = 15_000;
 pub type Hits = BTreeMap<&'static str, u64>;
 
 /// Every probe, with what it means, in report order.
-pub const PROBES: [(&str, &str); 64] = [
+pub const PROBES: [(&str, &str); 67] = [
     // Sends for a job without a channel (SPEC §4.3), by why there is none and where.
     (
         "no_channel_removed@queen",
@@ -224,6 +224,19 @@ pub const PROBES: [(&str, &str); 64] = [
     (
         "state_reset",
         "a restart reset a hive's state between two results",
+    ),
+    // A forwarded job's stream against its hive's (relay).
+    (
+        "relayed_job",
+        "a keeper received hive events relayed by the queen",
+    ),
+    (
+        "relay_lagged_line",
+        "a hive's dropped events announced on the queen as relay_lagged",
+    ),
+    (
+        "hive_error_relayed",
+        "a hive job's error became its queen job's error",
     ),
     // Perturbation points.
     ("perturb_take_start", "perturbed between take and start"),
@@ -521,7 +534,10 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
             _ => {}
         }
     }
-    for name in crate::check::semantics::situations(scenario, trace) {
+    for name in crate::check::semantics::situations(scenario, trace)
+        .into_iter()
+        .chain(crate::check::relay::situations(scenario, trace))
+    {
         hit(name);
     }
     out

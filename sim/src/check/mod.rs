@@ -14,6 +14,7 @@ mod liveness;
 mod missing_channel;
 mod order;
 mod panic;
+pub mod relay;
 pub mod semantics;
 mod terminal;
 pub mod view;
@@ -70,7 +71,7 @@ pub struct Invariant {
 
 /// Every trace checker, in report order. `determinism` compares two traces and is run by
 /// the caller ([`determinism`]).
-pub const CHECKERS: [Invariant; 13] = [
+pub const CHECKERS: [Invariant; 14] = [
     Invariant {
         name: "isolation",
         check: isolation::check,
@@ -191,6 +192,16 @@ pub const CHECKERS: [Invariant; 13] = [
             "write_cancelled_before_commit",
             "worker_stopped",
             "state_reset",
+        ],
+    },
+    Invariant {
+        name: "relay",
+        check: relay::check,
+        triggers: &[
+            "relayed_job",
+            "relay_lagged_line",
+            "hive_error_relayed",
+            "cancel_drained",
         ],
     },
     Invariant {

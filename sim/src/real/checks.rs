@@ -32,7 +32,7 @@ pub enum How {
 }
 
 /// Every invariant of the simulator and how a real run checks it, in report order.
-pub const REAL_CHECKS: [(&str, How); 13] = [
+pub const REAL_CHECKS: [(&str, How); 14] = [
     (
         "isolation",
         How::ClientSide(isolation, "every event carries its stream's job id"),
@@ -50,6 +50,10 @@ pub const REAL_CHECKS: [(&str, How); 13] = [
     ("contract", How::Shared),
     // Shared: it reads only what the keepers saw, by design (a black-box model).
     ("semantics", How::Shared),
+    (
+        "relay",
+        How::NotVisible("needs the hive's records of what it emitted"),
+    ),
     // Shared: without the queen's forward records it checks the keeper's side (lost only
     // when its path to the queen was cut; a queen crash means lost).
     ("failure-form", How::Shared),
