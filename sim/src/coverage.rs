@@ -28,7 +28,7 @@ const SILENCE_MS: u64 = 15_000;
 pub type Hits = BTreeMap<&'static str, u64>;
 
 /// Every probe, with what it means, in report order.
-pub const PROBES: [(&str, &str); 67] = [
+pub const PROBES: [(&str, &str); 74] = [
     // Sends for a job without a channel (SPEC §4.3), by why there is none and where.
     (
         "no_channel_removed@queen",
@@ -238,6 +238,33 @@ pub const PROBES: [(&str, &str); 67] = [
         "hive_error_relayed",
         "a hive job's error became its queen job's error",
     ),
+    // Timers (timeliness).
+    (
+        "keep_alive_seen",
+        "a keeper's stream showed a keep-alive comment",
+    ),
+    (
+        "keeper_silence",
+        "a keeper gave up on a stream silent for 15 s",
+    ),
+    (
+        "cancel_ended_stream",
+        "a running job's stream ended after its keeper's DELETE was answered",
+    ),
+    // Statuses (http).
+    (
+        "request_refused",
+        "a process refused a request (400, 404, 409, 413)",
+    ),
+    (
+        "refused_on_purpose",
+        "a keeper made a request the contract refuses, on purpose",
+    ),
+    (
+        "asked_after_end",
+        "a keeper asked for its job again after the job ended",
+    ),
+    ("cancel_accepted", "a DELETE was answered 200"),
     // Perturbation points.
     ("perturb_take_start", "perturbed between take and start"),
     (
@@ -537,6 +564,8 @@ pub fn hits(scenario: &Scenario, trace: &Trace) -> Hits {
     for name in crate::check::semantics::situations(scenario, trace)
         .into_iter()
         .chain(crate::check::relay::situations(scenario, trace))
+        .chain(crate::check::timeliness::situations(scenario, trace))
+        .chain(crate::check::http::situations(scenario, trace))
     {
         hit(name);
     }

@@ -9,6 +9,7 @@ mod create_before_take;
 mod determinism;
 mod expect;
 mod failure_form;
+pub mod http;
 mod isolation;
 mod liveness;
 mod missing_channel;
@@ -17,6 +18,7 @@ mod panic;
 pub mod relay;
 pub mod semantics;
 mod terminal;
+pub mod timeliness;
 pub mod view;
 
 #[cfg(test)]
@@ -71,7 +73,7 @@ pub struct Invariant {
 
 /// Every trace checker, in report order. `determinism` compares two traces and is run by
 /// the caller ([`determinism`]).
-pub const CHECKERS: [Invariant; 14] = [
+pub const CHECKERS: [Invariant; 16] = [
     Invariant {
         name: "isolation",
         check: isolation::check,
@@ -202,6 +204,30 @@ pub const CHECKERS: [Invariant; 14] = [
             "relay_lagged_line",
             "hive_error_relayed",
             "cancel_drained",
+        ],
+    },
+    Invariant {
+        name: "timeliness",
+        check: timeliness::check,
+        triggers: &[
+            "keep_alive_seen",
+            "keeper_silence",
+            "relay_silence",
+            "ttl_expired",
+            "cancel_ended_stream",
+        ],
+    },
+    Invariant {
+        name: "http",
+        check: http::check,
+        triggers: &[
+            "request_refused",
+            "refused_on_purpose",
+            "asked_after_end",
+            "cancel_accepted",
+            "stream_404",
+            "stream_409",
+            "cancel_after_completion",
         ],
     },
     Invariant {

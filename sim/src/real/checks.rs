@@ -32,7 +32,7 @@ pub enum How {
 }
 
 /// Every invariant of the simulator and how a real run checks it, in report order.
-pub const REAL_CHECKS: [(&str, How); 14] = [
+pub const REAL_CHECKS: [(&str, How); 16] = [
     (
         "isolation",
         How::ClientSide(isolation, "every event carries its stream's job id"),
@@ -54,6 +54,12 @@ pub const REAL_CHECKS: [(&str, How); 14] = [
         "relay",
         How::NotVisible("needs the hive's records of what it emitted"),
     ),
+    (
+        "timeliness",
+        How::NotVisible("real clocks and loopback timing are not the simulator's ticks"),
+    ),
+    // Shared: without the processes' records it judges the keepers' own requests.
+    ("http", How::Shared),
     // Shared: without the queen's forward records it checks the keeper's side (lost only
     // when its path to the queen was cut; a queen crash means lost).
     ("failure-form", How::Shared),
