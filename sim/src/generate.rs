@@ -6,7 +6,10 @@
 //! and fault kinds are enabled at all, then builds jobs and faults from those alone, so rare
 //! interactions (say, only cancels and crashes) get dense coverage in some cases.
 
-use crate::scenario::{Behaviour, Expect, FaultKind, FaultPlan, JobPlan, Mode, Scenario};
+use crate::scenario::{
+    AfterEnd, Behaviour, Expect, FaultKind, FaultPlan, JobPlan, Mode, RequestKind, RequestPlan,
+    Scenario,
+};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -80,6 +83,8 @@ struct Swarm {
     capacity: Option<usize>,
     /// In-process perturbation on or off.
     perturb: bool,
+    /// Whether keepers ask for their jobs again once they ended (`after_end`).
+    after_end: bool,
 }
 
 fn swarm(cfg: GenConfig) -> impl Strategy<Value = Swarm> {
@@ -98,14 +103,18 @@ fn swarm(cfg: GenConfig) -> impl Strategy<Value = Swarm> {
         fault_kinds,
         proptest::option::weighted(0.3, 1usize..=16),
         any::<bool>(),
+        proptest::bool::weighted(0.3),
     )
-        .prop_map(move |(ops, behaviours, faults, capacity, perturb)| Swarm {
-            ops,
-            behaviours,
-            faults,
-            capacity,
-            perturb: perturb && cfg.perturb,
-        })
+        .prop_map(
+            move |(ops, behaviours, faults, capacity, perturb, after_end)| Swarm {
+                ops,
+                behaviours,
+                faults,
+                capacity,
+                perturb: perturb && cfg.perturb,
+                after_end,
+            },
+        )
 }
 
 fn operation(
@@ -166,7 +175,7 @@ fn job(sw: &Swarm, hives: &[String], keepers: &[String]) -> impl Strategy<Value 
         proptest::sample::select(MODELS.to_vec()),
         0u32..16,
         proptest::collection::vec(proptest::sample::select(WORDS.to_vec()), 1..4),
-        0u64..3000,
+        (0u64..3000, 0u8..6),
         (0u8..5, 1u64..12, prop_oneof![0u64..2000, 0u64..300]),
         // Mostly at once, sometimes late, and sometimes right at the TTL (the stream races
         // the job's expiry).
@@ -184,7 +193,7 @@ fn job(sw: &Swarm, hives: &[String], keepers: &[String]) -> impl Strategy<Value 
                 model,
                 n,
                 words,
-                at_ms,
+                (at_ms, again),
                 (b, events, later),
                 connect_after_ms,
             )| {
@@ -204,6 +213,12 @@ fn job(sw: &Swarm, hives: &[String], keepers: &[String]) -> impl Strategy<Value 
                     4 => Behaviour::StreamTwice,
                     _ => Behaviour::Follow,
                 };
+                let after_end = match again {
+                    _ if !sw.after_end || behaviour == Behaviour::NeverConnect => None,
+                    0 | 1 => Some(AfterEnd::Cancel),
+                    2 => Some(AfterEnd::Stream),
+                    _ => None,
+                };
                 JobPlan {
                     keeper,
                     at_ms,
@@ -211,7 +226,7 @@ fn job(sw: &Swarm, hives: &[String], keepers: &[String]) -> impl Strategy<Value 
                     connect_after_ms,
                     expect: Expect::Any,
                     behaviour,
-                    after_end: None,
+                    after_end,
                 }
             },
         )
@@ -275,6 +290,125 @@ fn listing(hives: &[String], keepers: &[String]) -> impl Strategy<Value = Vec<Jo
         })
 }
 
+/// Requests the contract refuses, made on purpose by the keepers at random times (SPEC §2's
+/// error rows under the same concurrency and faults as the jobs).
+fn requests(keepers: &[String]) -> impl Strategy<Value = Vec<RequestPlan>> {
+    proptest::collection::vec(
+        (
+            proptest::sample::select(keepers.to_vec()),
+            0u64..3000,
+            proptest::sample::select(RequestKind::ALL.to_vec()),
+        )
+            .prop_map(|(keeper, at_ms, kind)| RequestPlan {
+                keeper,
+                at_ms,
+                kind,
+            }),
+        1..=4,
+    )
+}
+
+/// A burst of operations on one hive's state, where the reference model has the most to
+/// judge: two downloads of one model close together (the second waits, then finds it
+/// present), one of them maybe cancelled around its commit; a listing and a get racing
+/// them; a delete; spawns, a stop and a worker listing; and, with faults on, a restart of
+/// the process holding the hive's state in the middle (the hive, or in integrated mode the
+/// queen), so that results on both sides of it must be reconciled.
+fn churn(
+    mode: Mode,
+    faults: bool,
+    hives: &[String],
+    keepers: &[String],
+) -> impl Strategy<Value = (Vec<JobPlan>, Vec<FaultPlan>)> {
+    (
+        proptest::sample::select(hives.to_vec()),
+        proptest::collection::vec(proptest::sample::select(keepers.to_vec()), 10),
+        0u64..2000,
+        (10u64..200, 0u64..400, any::<bool>()),
+        (any::<bool>(), 300u64..900, 50u64..400),
+        proptest::sample::select(vec!["phi-2", "tinyllama"]),
+    )
+        .prop_map(
+            move |(hive, who, start, (apart, cancel_late, cancel), (restart, at, down), gone)| {
+                let job = |i: usize, at_ms: u64, operation: Operation| JobPlan {
+                    keeper: who[i].clone(),
+                    at_ms: start + at_ms,
+                    operation,
+                    connect_after_ms: 0,
+                    expect: Expect::Any,
+                    behaviour: Behaviour::Follow,
+                    after_end: None,
+                };
+                let h = || hive.clone();
+                let download = || Operation::ModelDownload {
+                    hive_id: h(),
+                    model: "phi-2".into(),
+                    chunks: 3,
+                    interval_ms: 40,
+                };
+                let mut second = job(1, apart, download());
+                if cancel {
+                    // Around its commit: it waits for the first, then runs 120 ms.
+                    second.behaviour = Behaviour::CancelAt(start + 120 + cancel_late);
+                }
+                let spawn = || Operation::WorkerSpawn {
+                    hive_id: h(),
+                    model: "tinyllama".into(),
+                };
+                let jobs = vec![
+                    job(0, 0, download()),
+                    second,
+                    job(2, apart / 2, Operation::ModelList { hive_id: h() }),
+                    job(
+                        3,
+                        140,
+                        Operation::ModelGet {
+                            hive_id: h(),
+                            model: "phi-2".into(),
+                        },
+                    ),
+                    job(4, 20, spawn()),
+                    job(5, 60, spawn()),
+                    job(
+                        6,
+                        250,
+                        Operation::WorkerStop {
+                            hive_id: h(),
+                            worker_id: "worker-1".into(),
+                        },
+                    ),
+                    job(7, 400, Operation::WorkerList { hive_id: h() }),
+                    job(
+                        8,
+                        700,
+                        Operation::ModelDelete {
+                            hive_id: h(),
+                            model: gone.into(),
+                        },
+                    ),
+                    job(9, 1200, Operation::ModelList { hive_id: h() }),
+                    job(9, 1250, spawn()),
+                    job(8, 1400, Operation::WorkerList { hive_id: h() }),
+                ];
+                let mut plan = Vec::new();
+                if faults && restart {
+                    let host = match mode {
+                        Mode::Distributed => hive.clone(),
+                        Mode::Integrated => "queen".to_owned(),
+                    };
+                    for (t, kind) in [(at, FaultKind::Crash), (at + down, FaultKind::Restart)] {
+                        plan.push(FaultPlan {
+                            at_ms: start + t,
+                            kind,
+                            hosts: vec![host.clone()],
+                        });
+                    }
+                }
+                (jobs, plan)
+            },
+        )
+}
+
 /// A slow but healthy job: a download (of a model no other job names, so it runs) silent
 /// for 16 s between its two chunks — longer than a reader's silence limit (SPEC §3) and than
 /// the generated TTL. Only keep-alives carry its stream; it must end done.
@@ -315,10 +449,11 @@ fn trouble(
 ) -> impl Strategy<Value = (JobPlan, Vec<FaultPlan>)> {
     const CHUNKS: u32 = 10;
     const INTERVAL_MS: u64 = 150;
-    // The kinds below; those aiming at a narrow window (orphaning the hive job, cancelling
-    // at the job's end) twice as often.
+    // The kinds below; those aiming at a narrow window more often: orphaning the hive job
+    // (a queen crash between the hive's 201 and the relay's stream request) three times,
+    // cancelling at the job's end twice.
     let kinds: Vec<u8> = if faults && mode == Mode::Distributed {
-        vec![0, 1, 2, 3, 3, 9, 9, 4, 5, 5, 6, 7, 8]
+        vec![0, 1, 2, 3, 3, 9, 9, 9, 4, 5, 5, 6, 7, 8]
     } else {
         vec![4, 5, 5, 6, 7, 8]
     };
@@ -553,6 +688,8 @@ pub fn scenarios(cfg: GenConfig) -> impl Strategy<Value = Scenario> {
                 proptest::option::weighted(0.4, trouble(mode, cfg.faults, &hives, &keepers)),
                 proptest::option::weighted(0.05, slow(&hives, &keepers)),
                 proptest::collection::vec(fault(&sw, &hosts, &servers), 0..=2),
+                proptest::option::weighted(0.3, requests(&keepers)),
+                proptest::option::weighted(0.3, churn(mode, cfg.faults, &hives, &keepers)),
             )
         })
         .prop_map(
@@ -563,10 +700,16 @@ pub fn scenarios(cfg: GenConfig) -> impl Strategy<Value = Scenario> {
                 trouble,
                 slow,
                 faults,
+                requests,
+                churn,
             )| {
                 jobs.extend(listing.into_iter().flatten());
                 jobs.extend(slow);
                 let mut faults: Vec<FaultPlan> = faults.into_iter().flatten().collect();
+                if let Some((more, restarts)) = churn {
+                    jobs.extend(more);
+                    faults.extend(restarts);
+                }
                 if let Some((job, more)) = trouble {
                     jobs.push(job);
                     faults.extend(more);
@@ -587,7 +730,7 @@ pub fn scenarios(cfg: GenConfig) -> impl Strategy<Value = Scenario> {
                     tick_ms: cfg.tick_ms,
                     jobs,
                     faults,
-                    requests: Vec::new(),
+                    requests: requests.unwrap_or_default(),
                 })
             },
         )
@@ -663,9 +806,9 @@ worker_id = "worker-1"
             assert_eq!(a, b);
             a.validate()
                 .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", a.to_toml()));
-            // Up to 10 drawn jobs, plus a listing workload's 4 to 7, a job in trouble and a
-            // slow one.
-            assert!(!a.jobs.is_empty() && a.jobs.len() <= 19, "{}", a.jobs.len());
+            // Up to 10 drawn jobs, plus a listing workload's 4 to 7, a job in trouble, a
+            // slow one and a burst of 12 on one hive's state.
+            assert!(!a.jobs.is_empty() && a.jobs.len() <= 31, "{}", a.jobs.len());
         }
         assert_ne!(
             scenario_tree(1, GenConfig::default()).current(),

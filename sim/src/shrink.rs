@@ -11,7 +11,7 @@
 //! the [`Shrunk`] result says how far shrinking got, so a failure is reported in bounded
 //! time even when the budget ran out.
 
-use crate::scenario::{Behaviour, FaultPlan, JobPlan, Scenario};
+use crate::scenario::{Behaviour, FaultPlan, JobPlan, RequestPlan, Scenario};
 use rbee::operation::Operation;
 use std::time::{Duration, Instant};
 
@@ -142,6 +142,10 @@ fn faults(s: &mut Scenario) -> &mut Vec<FaultPlan> {
     &mut s.faults
 }
 
+fn requests(s: &mut Scenario) -> &mut Vec<RequestPlan> {
+    &mut s.requests
+}
+
 /// The simulator's knobs back to their defaults, one at a time.
 fn plainer_knobs(s: &Scenario) -> Vec<Scenario> {
     let mut out = Vec::new();
@@ -160,7 +164,11 @@ fn plainer_knobs(s: &Scenario) -> Vec<Scenario> {
     let used_keepers: Vec<String> = s
         .keepers
         .iter()
-        .filter(|k| s.jobs.iter().any(|j| &j.keeper == *k) || faults_name(s, k))
+        .filter(|k| {
+            s.jobs.iter().any(|j| &j.keeper == *k)
+                || s.requests.iter().any(|r| &r.keeper == *k)
+                || faults_name(s, k)
+        })
         .cloned()
         .collect();
     if !used_keepers.is_empty() && used_keepers.len() < s.keepers.len() {
@@ -233,6 +241,9 @@ fn plainer_jobs(s: &Scenario) -> Vec<Scenario> {
         if job.behaviour != Behaviour::Follow {
             out.push(with(&|j| j.behaviour = Behaviour::Follow));
         }
+        if job.after_end.is_some() {
+            out.push(with(&|j| j.after_end = None));
+        }
         if job.connect_after_ms > 0 {
             out.push(with(&|j| j.connect_after_ms = 0));
         }
@@ -274,6 +285,7 @@ pub fn shrink(
     loop {
         let mut progress = search.remove_chunks(&mut best, jobs);
         progress |= search.remove_chunks(&mut best, faults);
+        progress |= search.remove_chunks(&mut best, requests);
         let knobs = plainer_knobs(&best);
         progress |= search.simplify_each(&mut best, knobs);
         let plainer = plainer_jobs(&best);
@@ -330,8 +342,8 @@ mod tests {
         );
         assert!(fails(&shrunk.scenario));
         assert!(!shrunk.scenario.perturb && shrunk.scenario.capacity.is_none());
-        assert!(shrunk.scenario.faults.is_empty());
-        assert!(shrunk.runs < 100, "{}", shrunk.describe());
+        assert!(shrunk.scenario.faults.is_empty() && shrunk.scenario.requests.is_empty());
+        assert!(shrunk.runs < 150, "{}", shrunk.describe());
     }
 
     /// A budget of a few runs stops shrinking early and says so.

@@ -28,6 +28,8 @@ pub trait Spec: Clone + Ord {
     fn step(&self, op: &Self::Op) -> (Self, Self::Ret);
     /// Whether `ret` is what was seen.
     fn fits(seen: &Self::Seen, ret: &Self::Ret) -> bool;
+    /// Whether `op` never changes the state, whatever the state (a read).
+    fn reads_only(op: &Self::Op) -> bool;
 }
 
 /// One operation of a history.
@@ -152,14 +154,19 @@ impl<S: Spec> Search<'_, S> {
             return Some(false);
         }
         let candidates = self.candidates(done);
-        // An operation that leaves the state as it is and returns what was seen (a read) is
-        // placed at once without trying the others first: placing it takes no option away
-        // from anyone (the state is unchanged, and the horizon can only move later). This
-        // keeps many concurrent reads from multiplying the search.
+        // A read that returns here what was seen is placed at once, without trying the
+        // others first: any explanation that places it later can place it here instead
+        // (it changes no state at any point, and it is a candidate, so no operation it must
+        // follow is left). This keeps many concurrent reads from multiplying the search.
+        // An operation that only happens to change nothing *here* (a restart of a state
+        // already initial) is not free: moved earlier, it would not undo what came between.
         let free = candidates.iter().copied().find(|i| {
             let entry = &self.entries[*i];
-            let (next, ret) = state.step(&entry.op);
-            next == *state && entry.seen.as_ref().is_none_or(|seen| S::fits(seen, &ret))
+            S::reads_only(&entry.op)
+                && entry
+                    .seen
+                    .as_ref()
+                    .is_none_or(|seen| S::fits(seen, &state.step(&entry.op).1))
         });
         let tries = match free {
             Some(i) => vec![i],
@@ -213,6 +220,9 @@ mod tests {
         }
         fn fits(seen: &u8, ret: &u8) -> bool {
             seen == ret
+        }
+        fn reads_only(op: &Op) -> bool {
+            matches!(op, Op::Read)
         }
     }
 
@@ -276,6 +286,20 @@ mod tests {
             linearize(&Register(0), &early),
             Verdict::Unexplained(_)
         ));
+    }
+
+    /// A write that changes nothing where the search stands must not be placed there
+    /// greedily: writing 0 over 0 here would take away the order in which a concurrent
+    /// write of 1 comes first and the 0 then undoes it, the only one that explains the
+    /// last read.
+    #[test]
+    fn a_write_that_changes_nothing_yet_is_not_placed_greedily() {
+        let h = [
+            e(0, 100, Op::Write(1), Some(1)),
+            e(0, 100, Op::Write(0), Some(0)),
+            e(200, 300, Op::Read, Some(0)),
+        ];
+        assert!(matches!(linearize(&Register(0), &h), Verdict::Explained(_)));
     }
 
     /// Many concurrent operations with no explanation are decided quickly: reads are placed

@@ -136,6 +136,13 @@ impl Spec for Hive {
     type Ret = Ret;
     type Seen = Seen;
 
+    fn reads_only(op: &Op) -> bool {
+        matches!(
+            op,
+            Op::ModelList | Op::ModelGet(_) | Op::WorkerList | Op::Infer(_)
+        )
+    }
+
     fn fits(seen: &Seen, ret: &Ret) -> bool {
         match seen {
             Seen::Exactly(r) => r == ret,
