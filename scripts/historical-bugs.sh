@@ -14,7 +14,9 @@
 #      process per file so each verdict is visible), with the wall time of each failing one;
 #   3. `cargo nextest run -p rbee-sim --test sim --no-fail-fast`: every simulator test that
 #      fails — scenario invariants and snapshots, property tests, the CI seed budget of
-#      `explore` with its re-runs compared (the determinism check), the CLI, `rbee-sim real`.
+#      `explore` with its re-runs compared (the determinism check), the CLI, `rbee-sim real`;
+#   4. `rbee-sim explore --seeds 300 --faults` (no shrinking, no re-runs): how many seeds
+#      fail, and for each checker that fires, on how many seeds and the first one.
 # Each test binary runs under nextest's `historical-bugs` profile, which stops a test still
 # running after 60 s (a hang, or an explore that shrinks a failure on every seed) and
 # counts it as failing (TIMEOUT in the logs).
@@ -139,7 +141,29 @@ for p in "${patches[@]}"; do
     grep -m1 -oE '(in-process|cross-process) re-run: .{0,1200}' "$out/sim-tests.log" \
         | sed 's/^/divergence: /' >>"$out/summary.txt"
 
-    row="$name: tests ${tests_failed}/${tests_run:-?} failing, e.g. ${first_test:--}; sim tests ${sim_failed}/${sim_run:-?} failing, e.g. ${first_sim:--}; scenarios ${scenarios_failed}/${scenarios_run} failing, e.g. ${first_scenario:--}"
+    # The swarm, as `explore` runs it: failing seeds per checker, and the first of each.
+    (cd "$tree" && timeout 900 nice -n "$nice_level" "$CARGO_TARGET_DIR/debug/rbee-sim" explore \
+        --seeds 300 --faults --shrink-seeds 0 --recheck-every 0 --cross-process-every 0 \
+        --json "$out/explore.json") >"$out/explore.txt" 2>&1
+    swarm=$(python3 - "$out/explore.json" <<'PY'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+    print("explore did not finish")
+    sys.exit()
+by = {}
+for f in d["failures"]:
+    for inv in f["violated"]:
+        n, first = by.get(inv, (0, f["seed"]))
+        by[inv] = (n + 1, min(first, f["seed"]))
+checkers = ", ".join(f"{k} {n} (first seed {s})" for k, (n, s) in sorted(by.items()))
+print(f"explore {d['failing_seeds']}/{d['seeds_run']} seeds failing" + (f": {checkers}" if checkers else ""))
+PY
+)
+    echo "$swarm" >>"$out/summary.txt"
+
+    row="$name: tests ${tests_failed}/${tests_run:-?} failing, e.g. ${first_test:--}; sim tests ${sim_failed}/${sim_run:-?} failing, e.g. ${first_sim:--}; scenarios ${scenarios_failed}/${scenarios_run} failing, e.g. ${first_scenario:--}; ${swarm}"
     echo "total $(($(date +%s) - start)) s" >>"$out/summary.txt"
     echo "$row" | tee -a "$out/summary.txt"
     rows+=("$row")
