@@ -26,6 +26,7 @@
 //! | [`hive`] | a hive's catalogue and workers, and the hive operation handlers |
 //! | [`node`] | one queen or hive process: the job life cycle |
 //! | [`relay`] | the queen's forwarding of a job to a hive |
+//! | [`handoff`] | one value handed from a task that may outlive its caller, exactly once |
 //! | [`server`] | the HTTP API and SSE rendering |
 //! | [`spawn`] | where every task of a process starts (the runtime, or the simulator's host) |
 //! | [`dial`], [`http_client`], [`sse_reader`] | outgoing connections and stream reading |
@@ -46,6 +47,7 @@ pub mod clock;
 pub mod context;
 pub mod dial;
 pub mod event;
+pub mod handoff;
 pub mod hive;
 pub mod http_client;
 pub mod hub;

@@ -10,8 +10,9 @@
 //! The orders inside each step are the contract:
 //! - [`Lifecycle::register`] creates the channel *before* the job entry, so there is no
 //!   moment at which a job exists without a channel (historical bug 3);
-//! - [`Lifecycle::end`] records the final state *before* it closes the channel, so a stream
-//!   that sees its channel end always reads a terminal state (historical bug 7);
+//! - [`Lifecycle::conclude`] records the final state *before* it hands out the channel's
+//!   close, so a stream that sees its channel end always reads a terminal state (historical
+//!   bug 7);
 //! - [`Lifecycle::start`] hands the payload out at most once (at-most-once).
 
 use crate::clock::Clock;
@@ -40,6 +41,26 @@ impl CancelError {
             Self::Unknown => 404,
             Self::Terminal(_) => 409,
         }
+    }
+}
+
+/// The close of an ended job's channel, handed out by [`Lifecycle::conclude`] once the job's
+/// final state is recorded.
+#[must_use = "a job whose channel is never closed keeps its stream open"]
+pub struct Close {
+    lifecycle: Lifecycle,
+    job: Arc<Job>,
+}
+
+impl Close {
+    /// The job it closes.
+    pub fn job(&self) -> &Job {
+        &self.job
+    }
+
+    /// Closes the channel: the stream drains, sends the terminal and ends.
+    pub fn run(self) {
+        self.lifecycle.close(&self.job);
     }
 }
 
@@ -125,22 +146,33 @@ impl Lifecycle {
     }
 
     /// Records a terminal state unless the job already has one; returns the state it left.
-    /// The first half of [`Lifecycle::end`].
-    pub fn finish(&self, job: &Job, state: JobState) -> Option<JobState> {
+    fn finish(&self, job: &Job, state: JobState) -> Option<JobState> {
         self.jobs.finish(job, state)
     }
 
-    /// Drops the job's channel sender: its stream drains, sends the terminal and ends. The
-    /// second half of [`Lifecycle::end`]; it must follow [`Lifecycle::finish`].
-    pub fn close(&self, job: &Job) {
+    /// Drops the job's channel sender: its stream drains, sends the terminal and ends. Only
+    /// ever after the job's final state is recorded.
+    fn close(&self, job: &Job) {
         self.hub.remove(&job.id);
     }
 
-    /// Moves a streamed job to a terminal state (unless it already is) and closes its
-    /// channel, in that order.
-    pub fn end(&self, job: &Job, state: JobState) {
-        self.finish(job, state);
-        self.close(job);
+    /// Ends a job whose handler returned, as its executor does: records `state` (unless
+    /// the job already ended: a cancel won), and only then hands the channel's close to
+    /// `defer`, which may run it later (the node does, through a perturbation point) but
+    /// cannot run it first — so a stream that sees its channel end reads a terminal state
+    /// (historical bug 7). Returns the state the job left, `None` if it had already ended.
+    pub fn conclude(
+        &self,
+        job: &Arc<Job>,
+        state: JobState,
+        defer: impl FnOnce(Close),
+    ) -> Option<JobState> {
+        let left = self.finish(job, state);
+        defer(Close {
+            lifecycle: self.clone(),
+            job: job.clone(),
+        });
+        left
     }
 
     /// Ends a job nobody streams (its TTL expired) — only while it is still queued: a
@@ -227,7 +259,7 @@ mod tests {
         );
         assert_eq!(lc.start(&job), Some(Operation::Status {}));
         assert_eq!(lc.start(&job), None, "a job executes at most once");
-        lc.end(&job, JobState::Completed);
+        lc.conclude(&job, JobState::Completed, Close::run);
         assert_eq!(rx.recv().await, None);
         assert_eq!(
             job.state(),

@@ -338,15 +338,18 @@ impl Node {
             None
         };
         let state = outcome(context::scope(ctx, self.run(&op, cancelled))).await;
-        if self.jobs.finish(&job, state).is_none() && job.state() == JobState::Cancelled {
+        let node = self.clone();
+        let left = self.jobs.conclude(&job, state, |close| {
+            // From a task of its own: finishing aborted this one, and the close must happen.
+            self.perturb.defer(Point::FinishClose, move || {
+                let id = close.job().id.clone();
+                close.run();
+                node.straggle(&id);
+            });
+        });
+        if left.is_none() && job.state() == JobState::Cancelled {
             self.probe(Probe::CompletionAfterCancel, &job.id);
         }
-        // From a task of its own: finishing aborted this one, and the close must happen.
-        let node = self.clone();
-        self.perturb.defer(Point::FinishClose, move || {
-            node.jobs.close(&job);
-            node.straggle(&job.id);
-        });
     }
 
     /// Whether this process forwards `op` to a hive process (distributed mode).

@@ -14,6 +14,7 @@ use crate::context::{self, narrate_wait};
 use crate::dial::{Dial, Endpoint};
 use crate::event::QUEEN_ACTOR;
 use crate::event::{StreamEvent, Terminal};
+use crate::handoff::{handoff, Taker};
 use crate::http_client::{self, error_message};
 use crate::hub::Sent;
 use crate::ids::JobId;
@@ -136,18 +137,19 @@ enum Broken {
 /// Submits `op` from a task of its own. The hive creates its job as soon as the POST
 /// arrives; if the forward is dropped before it took the reply (the queen job cancelled or
 /// its client gone, the deadline passed), nobody would learn that job's id and it would sit
-/// queued until its TTL. The task outlives the forward and the reply is cancelled by
-/// whichever side holds it last (see [`PendingSubmit`]), so a queen job's cancel reaches
-/// the hive (SPEC §6) even when it lands while the POST or its reply is on the wire.
+/// queued until its TTL. The task outlives the forward and the reply is handed over
+/// ([`crate::handoff`]): whichever side holds it last cancels the hive job, so a queen job's
+/// cancel reaches the hive (SPEC §6) even when it lands while the POST or its reply is on
+/// the wire.
 async fn submit_or_cancel(
     dial: &Arc<dyn Dial>,
     name: &str,
     ep: &Endpoint,
     op: &Operation,
 ) -> Result<JobId, String> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (giver, taker) = handoff();
     let mut pending = PendingSubmit {
-        rx,
+        taker,
         dial: dial.clone(),
         ep: ep.clone(),
         ctx: context::current(),
@@ -155,23 +157,23 @@ async fn submit_or_cancel(
     let (dial, owned_name, ep, op) = (dial.clone(), name.to_owned(), ep.clone(), op.clone());
     context::spawn_lasting(async move {
         let result = submit(dial.as_ref(), &owned_name, &ep, &op).await;
-        if let Err(Ok(job)) = tx.send(result) {
+        if let Err(Ok(job)) = giver.give(result) {
             // The forward was dropped before the reply: cancel what the hive created.
             cancel_hive_job(dial, ep, job, context::current().as_ref()).await;
         }
     });
-    (&mut pending.rx)
+    pending
+        .taker
+        .take()
         .await
-        .unwrap_or_else(|_| Err(format!("hive '{name}': the submit was stopped")))
+        .unwrap_or_else(|| Err(format!("hive '{name}': the submit was stopped")))
 }
 
-/// A submit's reply channel, held by the forward. Dropped with a reply in it that the
-/// forward never took, it cancels that hive job; dropped before the reply, it closes the
-/// channel so that the submit task cancels it instead. `close` before `try_recv` makes the
-/// two sides exclusive on a multi-threaded runtime too: a reply is either received here or
-/// refused to the sender, never lost in between.
+/// A submit's reply, awaited by the forward. Dropped with a reply in it that the forward
+/// never took, it cancels that hive job; dropped before the reply, it leaves the cancel to
+/// the submit task, whose reply is refused.
 struct PendingSubmit {
-    rx: tokio::sync::oneshot::Receiver<Result<JobId, String>>,
+    taker: Taker<Result<JobId, String>>,
     dial: Arc<dyn Dial>,
     ep: Endpoint,
     ctx: Option<context::NarrationContext>,
@@ -179,8 +181,7 @@ struct PendingSubmit {
 
 impl Drop for PendingSubmit {
     fn drop(&mut self) {
-        self.rx.close();
-        if let Ok(Ok(job)) = self.rx.try_recv() {
+        if let Some(Ok(job)) = self.taker.abandon() {
             let (dial, ep, ctx) = (self.dial.clone(), self.ep.clone(), self.ctx.clone());
             crate::spawn::spawn(async move { cancel_hive_job(dial, ep, job, ctx.as_ref()).await });
         }
@@ -326,6 +327,7 @@ async fn cancel_hive_job(
 mod tests {
     use super::*;
     use crate::dial::BoxIo;
+    use crate::handoff::Giver;
     use futures::future::BoxFuture;
     use std::sync::Mutex;
 
@@ -340,15 +342,10 @@ mod tests {
         }
     }
 
-    fn pending(
-        dial: &Arc<RecordingDial>,
-    ) -> (
-        tokio::sync::oneshot::Sender<Result<JobId, String>>,
-        PendingSubmit,
-    ) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
+    fn pending(dial: &Arc<RecordingDial>) -> (Giver<Result<JobId, String>>, PendingSubmit) {
+        let (giver, taker) = handoff();
         let pending = PendingSubmit {
-            rx,
+            taker,
             dial: dial.clone(),
             ep: Endpoint {
                 host: "hive-a".into(),
@@ -356,7 +353,7 @@ mod tests {
             },
             ctx: None,
         };
-        (tx, pending)
+        (giver, pending)
     }
 
     /// The reply reached the channel but the forward was dropped before taking it: the
@@ -364,9 +361,10 @@ mod tests {
     #[tokio::test]
     async fn a_reply_the_dropped_forward_never_took_is_cancelled_on_the_hive() {
         let dial = Arc::new(RecordingDial::default());
-        let (tx, pending) = pending(&dial);
-        tx.send(Ok(JobId::from_bits(7)))
-            .expect("the forward still holds the channel");
+        let (giver, pending) = pending(&dial);
+        giver
+            .give(Ok(JobId::from_bits(7)))
+            .expect("the forward still waits");
         drop(pending);
         for _ in 0..100 {
             if !dial.0.lock().unwrap().is_empty() {
@@ -377,14 +375,14 @@ mod tests {
         assert_eq!(*dial.0.lock().unwrap(), ["hive-a:7835"]);
     }
 
-    /// Dropped before the reply: the channel is closed, so the submit task is refused the
+    /// Dropped before the reply: the hand-off is abandoned, so the submit task is refused the
     /// reply and cancels the job itself; the pending submit sends nothing.
     #[tokio::test]
     async fn a_forward_dropped_before_the_reply_leaves_the_cancel_to_the_submit_task() {
         let dial = Arc::new(RecordingDial::default());
-        let (tx, pending) = pending(&dial);
+        let (giver, pending) = pending(&dial);
         drop(pending);
-        let refused = tx.send(Ok(JobId::from_bits(7)));
+        let refused = giver.give(Ok(JobId::from_bits(7)));
         assert!(
             matches!(refused, Err(Ok(_))),
             "the reply comes back to the task"

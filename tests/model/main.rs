@@ -44,6 +44,7 @@
 //! code and is fixed ([`FIXED_FINDINGS`]) and what it caught when bugs were put back
 //! (`scripts/model-bugs/`).
 
+mod handoff;
 mod properties;
 mod world;
 
@@ -154,6 +155,47 @@ fn pct_schedules_keep_every_property() {
     });
 }
 
+/// The relay's submit hand-off, under the random scheduler and PCT: every execution leaves
+/// the reply with exactly one owner.
+#[test]
+fn the_submit_hand_off_leaves_the_reply_with_exactly_one_owner() {
+    let check = || {
+        let owners = handoff::run();
+        assert_eq!(
+            owners.count(),
+            1,
+            "model check: the hive's reply has {} owners: {owners:?}",
+            owners.count()
+        );
+    };
+    Runner::new(
+        RandomScheduler::new_from_seed(seed(), iterations()),
+        Config::default(),
+    )
+    .run(check);
+    Runner::new(
+        PctScheduler::new_from_seed(seed(), 2, iterations()),
+        Config::default(),
+    )
+    .run(check);
+    let reached = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let sink = reached.clone();
+    Runner::new(RandomScheduler::new_from_seed(seed(), 2_000), Config::default()).run(move || {
+        let o = handoff::run();
+        let mut s = sink.lock().unwrap();
+        for (yes, name) in [
+            (o.taken, "taken"),
+            (o.abandoned_with_it, "abandoned with it"),
+            (o.refused_to_giver, "refused to the giver"),
+        ] {
+            if yes {
+                s.insert(name);
+            }
+        }
+    });
+    assert_eq!(reached.lock().unwrap().len(), 3, "{reached:?}");
+}
+
 /// The situations an execution reached, by name: what [`the_schedules_reach_every_situation`]
 /// requires the model to reach.
 fn situations(o: &Outcome) -> Vec<&'static str> {
@@ -201,6 +243,10 @@ fn situations(o: &Outcome) -> Vec<&'static str> {
         o.waiting_sends.contains(&Sent::NoChannel),
         "a waiting send outlived its channel",
     );
+    when(
+        o.drains && o.cancel == Ok(JobState::Running),
+        "a running J that drains cancelled",
+    );
     reached
 }
 
@@ -235,6 +281,7 @@ fn the_schedules_reach_every_situation() {
         "an event dropped from J's full buffer",
         "J's stream announced lagged",
         "a waiting send outlived its channel",
+        "a running J that drains cancelled",
     ];
     let missing: Vec<_> = every.iter().filter(|s| !reached.contains(*s)).collect();
     assert!(missing.is_empty(), "never reached: {missing:?}");
@@ -297,6 +344,7 @@ fn correct() -> Outcome {
         cancel: Err(CancelError::Terminal("completed")),
         expired: false,
         final_j: JobState::Completed,
+        drains: false,
         final_k: JobState::Completed,
         live_channels: 0,
         live_jobs: 0,

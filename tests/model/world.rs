@@ -147,6 +147,8 @@ pub struct Outcome {
     pub expired: bool,
     /// J's state once everything is over.
     pub final_j: JobState,
+    /// Whether J's executor drained its cancel (a forwarded job's executor does).
+    pub drains: bool,
     /// K's state once everything is over.
     pub final_k: JobState,
     /// Channels left in the hub.
@@ -166,14 +168,29 @@ fn line(action: &str) -> Body {
 
 /// The job's executor, as `Node::execute`: it narrates two lines on the synchronous path
 /// (which drops when the buffer is full) and one on the waiting path (bulk output, which
-/// waits for the reader instead), then ends the job
-/// `completed` — `end` records the state, then closes the channel. Returns what the
-/// waiting send answered.
-fn execute(lc: &Lifecycle, job: &Job) -> Sent {
+/// waits for the reader instead), then concludes the job `completed` with
+/// `Lifecycle::conclude` — the node's own call: the final state first, then the close,
+/// which the node may defer (its `FinishClose` perturbation point), so here a thread of its
+/// own runs it. A job that `drains` asks for its cancel to be left to it at its start, as
+/// the node's executor of a forwarded job does; a cancel then closes nothing and this
+/// executor's close is the only one. Returns what the waiting send answered.
+fn execute(lc: &Lifecycle, job: &Arc<Job>, drains: bool) -> Sent {
+    let told = if drains { job.drain_on_cancel() } else { None };
     lc.hub().send(&job.id, line("work"));
     lc.hub().send(&job.id, line("more_work"));
     let waited = block_on(lc.hub().send_wait(&job.id, line("bulk")));
-    lc.end(job, JobState::Completed);
+    if let Some(told) = told {
+        // A draining executor goes on after a cancel, to its end (the relay: until the
+        // hive's marker); it only notes whether it was told.
+        let _cancelled = *told.borrow();
+    }
+    let mut closer = None;
+    lc.conclude(job, JobState::Completed, |close| {
+        closer = Some(thread::spawn(move || close.run()));
+    });
+    if let Some(closer) = closer {
+        closer.join().expect("the deferred close");
+    }
     waited
 }
 
@@ -181,7 +198,12 @@ fn execute(lc: &Lifecycle, job: &Job) -> Sent {
 /// spawns the executor if it hands out the payload), then `server::job_stream` (drain, read
 /// the state for the terminal, `stream_finished`). An "unknown" answer is retried up to
 /// `attempts` times, as a client racing the job's creation would.
-fn stream(lc: &Lifecycle, id: &JobId, attempts: usize) -> (StreamSeen, Option<JoinHandle<Sent>>) {
+fn stream(
+    lc: &Lifecycle,
+    id: &JobId,
+    attempts: usize,
+    drains: bool,
+) -> (StreamSeen, Option<JoinHandle<Sent>>) {
     let mut answer = lc.take(id);
     for _ in 1..attempts {
         if !matches!(answer, Err(TakeError::Unknown)) {
@@ -199,7 +221,7 @@ fn stream(lc: &Lifecycle, id: &JobId, attempts: usize) -> (StreamSeen, Option<Jo
     };
     let executor = lc.start(&job).map(|_payload| {
         let (lc, job) = (lc.clone(), job.clone());
-        thread::spawn(move || execute(&lc, &job))
+        thread::spawn(move || execute(&lc, &job, drains))
     });
     let mut events = Vec::new();
     while let Some(event) = block_on(rx.recv()) {
@@ -236,7 +258,9 @@ fn lifecycle(history: &Arc<History>) -> Lifecycle {
     )
 }
 
-/// Runs one execution: every thread, joined; returns what happened and the history.
+/// Runs one execution: every thread, joined; returns what happened and the history. Job J
+/// drains its cancels (as a forwarded job's executor does) in half the executions, by a
+/// choice shuttle makes and records in the schedule (so a printed schedule replays it).
 ///
 /// - **A** registers J (channel, entry, `job_create` line), arms J's TTL timer (hands the
 ///   job to D, as `Node::create` spawns the timer) and narrates one more line before anyone
@@ -255,6 +279,8 @@ fn lifecycle(history: &Arc<History>) -> Lifecycle {
 ///
 /// The buffer holds [`CAPACITY`] events, so J's two lines sent before anyone reads fill it.
 pub fn run() -> (Outcome, Vec<HubRecord>) {
+    use shuttle::rand::RngCore;
+    let drains = shuttle::rand::thread_rng().next_u64() % 2 == 0;
     let history = Arc::new(History::default());
     let lc = lifecycle(&history);
     let (j, k) = (job_j(), job_k());
@@ -272,11 +298,11 @@ pub fn run() -> (Outcome, Vec<HubRecord>) {
     };
     let b = {
         let (lc, j) = (lc.clone(), j.clone());
-        thread::spawn(move || stream(&lc, &j, 3))
+        thread::spawn(move || stream(&lc, &j, 3, drains))
     };
     let b2 = {
         let (lc, j) = (lc.clone(), j.clone());
-        thread::spawn(move || stream(&lc, &j, 1))
+        thread::spawn(move || stream(&lc, &j, 1, drains))
     };
     let c = {
         let (lc, j) = (lc.clone(), j.clone());
@@ -293,7 +319,7 @@ pub fn run() -> (Outcome, Vec<HubRecord>) {
         let (lc, k) = (lc.clone(), k.clone());
         thread::spawn(move || {
             let job = lc.register(k.clone(), Operation::Status {}, "queen");
-            let (seen, executor) = stream(&lc, &k, 1);
+            let (seen, executor) = stream(&lc, &k, 1, false);
             let waited = executor.map(|e| e.join().expect("K's executor"));
             (job, seen, waited)
         })
@@ -323,6 +349,7 @@ pub fn run() -> (Outcome, Vec<HubRecord>) {
         cancel,
         expired,
         final_j: job.state(),
+        drains,
         final_k: job_k.state(),
         live_channels: lc.hub().stats().live_channels,
         live_jobs: lc.jobs().len(),
