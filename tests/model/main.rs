@@ -155,47 +155,6 @@ fn pct_schedules_keep_every_property() {
     });
 }
 
-/// The relay's submit hand-off, under the random scheduler and PCT: every execution leaves
-/// the reply with exactly one owner.
-#[test]
-fn the_submit_hand_off_leaves_the_reply_with_exactly_one_owner() {
-    let check = || {
-        let owners = handoff::run();
-        assert_eq!(
-            owners.count(),
-            1,
-            "model check: the hive's reply has {} owners: {owners:?}",
-            owners.count()
-        );
-    };
-    Runner::new(
-        RandomScheduler::new_from_seed(seed(), iterations()),
-        Config::default(),
-    )
-    .run(check);
-    Runner::new(
-        PctScheduler::new_from_seed(seed(), 2, iterations()),
-        Config::default(),
-    )
-    .run(check);
-    let reached = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
-    let sink = reached.clone();
-    Runner::new(RandomScheduler::new_from_seed(seed(), 2_000), Config::default()).run(move || {
-        let o = handoff::run();
-        let mut s = sink.lock().unwrap();
-        for (yes, name) in [
-            (o.taken, "taken"),
-            (o.abandoned_with_it, "abandoned with it"),
-            (o.refused_to_giver, "refused to the giver"),
-        ] {
-            if yes {
-                s.insert(name);
-            }
-        }
-    });
-    assert_eq!(reached.lock().unwrap().len(), 3, "{reached:?}");
-}
-
 /// The situations an execution reached, by name: what [`the_schedules_reach_every_situation`]
 /// requires the model to reach.
 fn situations(o: &Outcome) -> Vec<&'static str> {
@@ -247,6 +206,9 @@ fn situations(o: &Outcome) -> Vec<&'static str> {
         o.drains && o.cancel == Ok(JobState::Running),
         "a running J that drains cancelled",
     );
+    when(o.handoff.taken, "the submit reply taken");
+    when(o.handoff.abandoned_with_it, "the submit reply handed back");
+    when(o.handoff.refused_to_giver, "the submit reply refused");
     reached
 }
 
@@ -258,7 +220,7 @@ fn situations(o: &Outcome) -> Vec<&'static str> {
 fn the_schedules_reach_every_situation() {
     let reached = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
     let runner = Runner::new(
-        RandomScheduler::new_from_seed(seed(), 2_000),
+        RandomScheduler::new_from_seed(seed(), 10_000),
         Config::default(),
     );
     let sink = reached.clone();
@@ -282,6 +244,9 @@ fn the_schedules_reach_every_situation() {
         "J's stream announced lagged",
         "a waiting send outlived its channel",
         "a running J that drains cancelled",
+        "the submit reply taken",
+        "the submit reply handed back",
+        "the submit reply refused",
     ];
     let missing: Vec<_> = every.iter().filter(|s| !reached.contains(*s)).collect();
     assert!(missing.is_empty(), "never reached: {missing:?}");
@@ -348,6 +313,11 @@ fn correct() -> Outcome {
         final_k: JobState::Completed,
         live_channels: 0,
         live_jobs: 0,
+        handoff: handoff::Owners {
+            taken: true,
+            abandoned_with_it: false,
+            refused_to_giver: false,
+        },
     }
 }
 
@@ -479,4 +449,11 @@ fn each_property_fires_on_an_outcome_that_breaks_it() {
     let mut leak = correct();
     leak.live_channels = 1;
     assert_eq!(names(properties::nothing_left_behind(&leak)), ["cleanup"]);
+
+    let mut orphan = correct();
+    orphan.handoff.taken = false;
+    assert_eq!(names(properties::one_owner_of_the_reply(&orphan)), ["handoff"]);
+    let mut both = correct();
+    both.handoff.refused_to_giver = true;
+    assert_eq!(names(properties::one_owner_of_the_reply(&both)), ["handoff"]);
 }

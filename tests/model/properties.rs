@@ -40,7 +40,22 @@ pub fn violations(o: &Outcome) -> Vec<Violation> {
     found.extend(waiting_sends_never_drop(o));
     found.extend(terminal_states_are_final(o));
     found.extend(nothing_left_behind(o));
+    found.extend(one_owner_of_the_reply(o));
     found
+}
+
+/// `handoff` — the relay's submit reply has exactly one owner: taken by the forward, handed
+/// back to it as it leaves, or refused to the submit task. None: an orphaned hive job nobody
+/// cancels; two: a hive job cancelled twice (or a reply used after it was given back).
+pub fn one_owner_of_the_reply(o: &Outcome) -> Vec<Violation> {
+    let owners = o.handoff.count();
+    if owners == 1 {
+        return Vec::new();
+    }
+    vec![Violation {
+        property: "handoff",
+        message: format!("the submit reply has {owners} owners: {:?}", o.handoff),
+    }]
 }
 
 /// `isolation` — no delivery to another job: every event on J's streams was emitted for J,

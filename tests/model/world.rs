@@ -155,6 +155,8 @@ pub struct Outcome {
     pub live_channels: usize,
     /// Jobs left in the registry.
     pub live_jobs: usize,
+    /// Who owns the relay's submit reply once its two sides are done.
+    pub handoff: crate::handoff::Owners,
 }
 
 fn line(action: &str) -> Body {
@@ -275,7 +277,9 @@ fn lifecycle(history: &Arc<History>) -> Lifecycle {
 ///   `start` aborts the timer, so a timer that sees `running` never runs), it ends J
 ///   `expired` with `end_unstreamed`;
 /// - **F** runs job K through its whole life on the same hub (register, take, start with
-///   its own executor, drain, finish).
+///   its own executor, drain, finish);
+/// - **G** and **H** are the relay's submit hand-off (`rbee::handoff`): the submit task gives
+///   the hive's reply while the forward takes it or goes away (`crate::handoff`).
 ///
 /// The buffer holds [`CAPACITY`] events, so J's two lines sent before anyone reads fill it.
 pub fn run() -> (Outcome, Vec<HubRecord>) {
@@ -285,6 +289,7 @@ pub fn run() -> (Outcome, Vec<HubRecord>) {
     let lc = lifecycle(&history);
     let (j, k) = (job_j(), job_k());
     let (ttl_tx, ttl_rx) = mpsc::channel::<Arc<Job>>();
+    let handoff = crate::handoff::start();
 
     let a = {
         let lc = lc.clone();
@@ -353,6 +358,7 @@ pub fn run() -> (Outcome, Vec<HubRecord>) {
         final_k: job_k.state(),
         live_channels: lc.hub().stats().live_channels,
         live_jobs: lc.jobs().len(),
+        handoff: handoff(),
     };
     (outcome, history.records())
 }
