@@ -10,6 +10,8 @@
 mod parse;
 mod write;
 
+pub use parse::{FAULT_KEYS, JOB_KEYS, TOP_KEYS};
+
 use rbee::operation::Operation;
 use serde::Deserialize;
 use std::fmt;
@@ -56,18 +58,21 @@ pub enum Expect {
 }
 
 impl Expect {
+    /// Every value, in the order docs/scenario-format.md lists them: the loader accepts
+    /// exactly these names and its documentation test checks each is documented.
+    pub const ALL: [Self; 8] = [
+        Self::Done,
+        Self::Error,
+        Self::Cancelled,
+        Self::Lost,
+        Self::Detached,
+        Self::NeverConnected,
+        Self::Rejected,
+        Self::Any,
+    ];
+
     pub(crate) fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "done" => Self::Done,
-            "error" => Self::Error,
-            "cancelled" => Self::Cancelled,
-            "lost" => Self::Lost,
-            "detached" => Self::Detached,
-            "never_connected" => Self::NeverConnected,
-            "rejected" => Self::Rejected,
-            "any" => Self::Any,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|e| e.name() == s)
     }
 
     /// As written in a file.
@@ -137,16 +142,19 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// Every kind, in the order docs/scenario-format.md lists them: the loader accepts
+    /// exactly these names and its documentation test checks each is documented.
+    pub const ALL: [Self; 6] = [
+        Self::Partition,
+        Self::Repair,
+        Self::Hold,
+        Self::Release,
+        Self::Crash,
+        Self::Restart,
+    ];
+
     pub(crate) fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "partition" => Self::Partition,
-            "repair" => Self::Repair,
-            "hold" => Self::Hold,
-            "release" => Self::Release,
-            "crash" => Self::Crash,
-            "restart" => Self::Restart,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|k| k.name() == s)
     }
 
     /// As written in a file.
@@ -251,7 +259,7 @@ pub const MAX_RUN_FOR_MS: u64 = 3_600_000;
 pub struct ScenarioError {
     /// The file.
     pub file: String,
-    /// 1-based line.
+    /// 1-based line; 0 when the error is about the file as a whole (it cannot be read).
     pub line: usize,
     /// The key at fault (may be empty when the file is not TOML at all).
     pub key: String,
@@ -261,7 +269,10 @@ pub struct ScenarioError {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
+        if self.line == 0 {
+            // Not about a place in the file (it could not be read at all).
+            write!(f, "{}: {}", self.file, self.message)
+        } else if self.key.is_empty() {
             write!(f, "{}:{}: {}", self.file, self.line, self.message)
         } else {
             write!(

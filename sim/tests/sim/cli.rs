@@ -169,3 +169,70 @@ fn every_tick_size_and_perturbation_replay_identically_in_two_processes() {
         "tick sizes gave identical runs: {hashes:?}"
     );
 }
+
+/// Runs `rbee-sim ARGS`; returns the exit code, stdout and stderr.
+fn run_sim(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
+    let out = sim().args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `rbee-sim` with string arguments.
+fn run_str(args: &[&str]) -> (Option<i32>, String, String) {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    run_sim(&args)
+}
+
+/// Proves a mistyped job key is reported by the name it was written with, on its line,
+/// with the key it resembles and the job keys besides the operation's fields (it used to
+/// be the operation's "unknown field" list without `expect` or `at_ms`, or, for `keepr`,
+/// "every job needs a keeper").
+#[test]
+fn a_mistyped_job_key_is_named_with_a_suggestion() {
+    let head = "name = \"x\"\nhives = [\"h\"]\nkeepers = [\"a\"]\n\n[[jobs]]\n";
+    let cases = [
+        (
+            "expekt.toml",
+            format!("{head}keeper = \"a\"\noperation = \"status\"\nexpekt = \"done\"\n"),
+            ":8: `expekt`: unknown key in a job; did you mean `expect`?",
+        ),
+        (
+            "keepr.toml",
+            format!("{head}keepr = \"a\"\noperation = \"status\"\n"),
+            ":6: `keepr`: unknown key in a job; did you mean `keeper`?",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        let path = write_temp(name, &text);
+        let (code, stdout, stderr) = run_sim(&["replay".as_ref(), path.as_os_str()]);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{}{needle}", path.display())),
+            "{name}: {stderr}"
+        );
+        for listed in ["at_ms", "expect", "hive_id", "docs/scenario-format.md"] {
+            assert!(
+                stderr.contains(listed),
+                "{name}: {listed} not named: {stderr}"
+            );
+        }
+        assert!(stdout.is_empty(), "{name}: ran something");
+    }
+}
+
+/// Proves a scenario file that does not exist is named without a made-up line number
+/// (it used to read `nope.toml:0: cannot read`).
+#[test]
+fn a_missing_scenario_file_is_named_without_a_line() {
+    let (code, stdout, stderr) = run_str(&["replay", "no-such-scenario.toml"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.starts_with("error: no-such-scenario.toml: cannot read the scenario file: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(":0:"), "{stderr}");
+    assert!(stdout.is_empty());
+}
