@@ -16,6 +16,7 @@
 //! | [`summary`] | an exploration's summary: text, versioned JSON, merging shards |
 //! | [`report`] | a replay's transcripts and verdicts, as text and JSON |
 //! | [`log`] | the system's tracing output during a replay, in simulated time |
+//! | [`output`] | the commands' output paths, checked before any work starts |
 //! | [`timeline`] | an SVG picture of a run |
 //! | [`real`] | `rbee-sim real`: the same scenario against real `rbee` processes |
 
@@ -26,6 +27,7 @@ pub mod generate;
 pub mod keeper;
 pub mod log;
 pub mod net;
+pub mod output;
 pub mod real;
 pub mod report;
 pub mod scenario;
