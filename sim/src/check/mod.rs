@@ -56,7 +56,8 @@ impl fmt::Display for Violation {
 pub type Checker = fn(&Scenario, &Trace) -> Vec<Violation>;
 
 /// One invariant: its id, its checker, and the probes ([`crate::coverage::PROBES`]) whose
-/// hits are the situations it is about — a run that hits none of them checked it vacuously.
+/// hits are the rare situations it is about — a run that hits none of them checked it on
+/// plain cases only (for `terminal`: streams that each ended with their one marker).
 #[derive(Clone, Copy, Debug)]
 pub struct Invariant {
     /// Its id (SPEC §9), as reports name it.

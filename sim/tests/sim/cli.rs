@@ -408,3 +408,22 @@ fn replay_says_where_it_wrote_its_files() {
         "{stdout}"
     );
 }
+
+/// Proves a run in which every job ended `[DONE]` does not call `terminal` vacuous: it
+/// checked each stream's one marker, and says only that no rare case was reached.
+#[test]
+fn terminal_is_not_called_vacuous_when_every_job_ended_done() {
+    let file = repo("scenarios/basic_distributed.toml");
+    let (code, stdout, _) = run_sim(&["replay".as_ref(), file.as_os_str()]);
+    assert_eq!(code, Some(0));
+    assert_eq!(stdout.matches("outcome: done").count(), 4, "{stdout}");
+    let terminal = stdout
+        .lines()
+        .find(|l| l.starts_with("terminal "))
+        .expect("a terminal verdict");
+    assert_eq!(
+        terminal,
+        "terminal               ok — no trigger reached (plain cases only)"
+    );
+    assert!(!stdout.contains("vacuous"), "{stdout}");
+}
