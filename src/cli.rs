@@ -143,7 +143,7 @@ pub enum Command {
 /// Job settings of a queen or hive process.
 #[derive(Debug, Args)]
 pub struct JobLimits {
-    /// How long a job that nobody streams lives before it expires, in ms (SPEC §4: 60 s).
+    /// How long a job that nobody streams lives before it expires, in ms (docs/spec.md §4: 60 s).
     /// A scenario's `ttl_ms` reaches real processes through it (`rbee-sim real`).
     #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub ttl_ms: u64,

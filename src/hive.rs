@@ -1,5 +1,5 @@
 //! A hive's in-memory world — model catalogue and worker table — and the handlers of the
-//! hive operations (SPEC §2), with exactly the narration the contract lists.
+//! hive operations (docs/spec.md §2), with exactly the narration the contract lists.
 //!
 //! Handlers narrate through the narration context only; they neither know nor care whether
 //! they run in a hive process or inside a queen (integrated mode): the context decides
@@ -373,7 +373,7 @@ impl Hive {
 /// a reader, so a full buffer drops them and the stream says `lagged`), ready, a few log
 /// lines later on, then serving silently until it is stopped. Every line carries its
 /// spawning job's id; lines after that job ended are dropped and counted by the hub, never
-/// delivered to another job (SPEC §2, §4.3).
+/// delivered to another job (docs/spec.md §2, §4.3).
 async fn run_worker(ctx: NarrationContext, worker: Worker, ready: oneshot::Sender<()>) {
     let mut outlived = false;
     let mut say = |action: &str, human: String| {

@@ -1,4 +1,4 @@
-//! The narration hub: one per process, the registry of job-scoped channels (SPEC §4).
+//! The narration hub: one per process, the registry of job-scoped channels (docs/spec.md §4).
 //!
 //! It owns the four channel operations — create, take, send, remove — and nothing else:
 //! job states live in [`crate::registry`], routing by narration context in
@@ -16,7 +16,7 @@ use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 
-/// Buffer of a queen's job channels (SPEC §4).
+/// Buffer of a queen's job channels (docs/spec.md §4).
 pub const QUEEN_CAPACITY: usize = 1_000;
 /// Buffer of a hive's job channels: hives emit bulk output such as build logs.
 pub const HIVE_CAPACITY: usize = 10_000;

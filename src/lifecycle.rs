@@ -1,4 +1,4 @@
-//! The job life cycle of one process (SPEC §4) as plain synchronous steps over its hub and
+//! The job life cycle of one process (docs/spec.md §4) as plain synchronous steps over its hub and
 //! registry: register, take, start, finish, close, forget, cancel.
 //!
 //! No task is spawned and no timer is awaited here. That is the point: every step is a

@@ -1,4 +1,4 @@
-//! Operations a job can carry (SPEC §2): their JSON form, validation, and deadlines.
+//! Operations a job can carry (docs/spec.md §2): their JSON form, validation, and deadlines.
 //!
 //! Parsing is the validation: a POST body that does not deserialise into [`Operation`] and
 //! pass [`Operation::validate`] is refused with 400 before anything is created.

@@ -1,4 +1,4 @@
-//! The job registry: one per process, the jobs and their states (SPEC §4).
+//! The job registry: one per process, the jobs and their states (docs/spec.md §4).
 //!
 //! It enforces the state machine `queued → running → completed | failed | cancelled |
 //! expired`: a terminal state is final (a late completion cannot overwrite a cancel), and the

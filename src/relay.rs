@@ -1,4 +1,4 @@
-//! The queen's relay of a forwarded job (SPEC §6, distributed mode).
+//! The queen's relay of a forwarded job (docs/spec.md §6, distributed mode).
 //!
 //! The queen POSTs the operation to the hive, streams the hive job, and re-emits each hive
 //! narration or data event into the queen job's channel — queen job id, hive actor, order
@@ -98,7 +98,7 @@ enum Broken {
 /// its client gone, the deadline passed), nobody would learn that job's id and it would sit
 /// queued until its TTL. The task outlives the forward and the reply is cancelled by
 /// whichever side holds it last (see [`PendingSubmit`]), so a queen job's cancel reaches
-/// the hive (SPEC §6) even when it lands while the POST or its reply is on the wire.
+/// the hive (docs/spec.md §6) even when it lands while the POST or its reply is on the wire.
 async fn submit_or_cancel(
     dial: &Arc<dyn Dial>,
     name: &str,
@@ -241,7 +241,7 @@ async fn relay(dial: &dyn Dial, name: &str, ep: &Endpoint, hive_job: &JobId) -> 
         };
         if sent == Some(Sent::NoChannel) {
             // The queen job ended while its relay was still running: the event belongs to
-            // no stream (SPEC §4.3), and was counted by the hub.
+            // no stream (docs/spec.md §4.3), and was counted by the hub.
             probe(Probe::RelayAfterEnd);
         }
         if let Some(ctx) = &ctx {

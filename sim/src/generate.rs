@@ -66,7 +66,7 @@ const OPS: [&str; 11] = [
     "infer",
 ];
 /// Model names jobs use; one reads like a marker, so narration lines (`Downloaded model
-/// '[DONE]'`, a listing's entry) carry marker text that must stay narration (SPEC §3).
+/// '[DONE]'`, a listing's entry) carry marker text that must stay narration (docs/spec.md §3).
 const MODELS: [&str; 5] = ["tinyllama", "tinyllama", "phi-2", "qwen", "[DONE]"];
 const WORDS: [&str; 6] = ["hello", "world", "[DONE]", "rbee", "data:", "event:"];
 
@@ -216,7 +216,7 @@ fn job(sw: &Swarm, hives: &[String], keepers: &[String]) -> impl Strategy<Value 
         )
 }
 
-/// A workload whose output shows an order (SPEC §2 listings): two or three workers spawned
+/// A workload whose output shows an order (docs/spec.md §2 listings): two or three workers spawned
 /// on one hive and then listed, and two models downloaded there and then listed. A listing
 /// built by iterating an unordered table would differ between runs of the same seed.
 fn listing(hives: &[String], keepers: &[String]) -> impl Strategy<Value = Vec<JobPlan>> {
@@ -274,7 +274,7 @@ fn listing(hives: &[String], keepers: &[String]) -> impl Strategy<Value = Vec<Jo
 }
 
 /// A slow but healthy job: a download (of a model no other job names, so it runs) silent
-/// for 16 s between its two chunks — longer than a reader's silence limit (SPEC §3) and than
+/// for 16 s between its two chunks — longer than a reader's silence limit (docs/spec.md §3) and than
 /// the generated TTL. Only keep-alives carry its stream; it must end done.
 fn slow(hives: &[String], keepers: &[String]) -> impl Strategy<Value = JobPlan> {
     (

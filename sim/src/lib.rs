@@ -8,7 +8,7 @@
 //! | [`trace`] | the recorded trace, the recorder, the trace hash |
 //! | [`world`] | building and driving one simulated run (and its perturber) |
 //! | [`keeper`] | what a scenario's keeper does, for simulated and real runs alike |
-//! | [`check`] | one checker per SPEC §9 invariant, and each checker's triggers |
+//! | [`check`] | one checker per docs/spec.md §9 invariant, and each checker's triggers |
 //! | [`coverage`] | the probe catalogue and which probes a run reached |
 //! | [`generate`] | random scenarios (one proptest strategy for property tests and explore) |
 //! | [`shrink`] | shrinking a failing scenario within a budget |

@@ -30,7 +30,7 @@ pub enum Support {
 pub const TOP_KEYS: &[(&str, Support)] = &[
     ("name", Support::Yes),
     ("description", Support::Yes),
-    // Seeds the simulated side of the comparison; real job ids come from the OS (SPEC §2).
+    // Seeds the simulated side of the comparison; real job ids come from the OS (docs/spec.md §2).
     ("seed", Support::Yes),
     ("mode", Support::ProcessSetting),
     ("hives", Support::ProcessSetting),
@@ -45,7 +45,7 @@ pub const TOP_KEYS: &[(&str, Support)] = &[
     ("tick_ms", Support::Yes),
     (
         "capacity",
-        Support::No("real processes use SPEC's buffer sizes; the rbee binary has no such setting"),
+        Support::No("real processes use the buffer sizes of docs/spec.md §4; the rbee binary has no such setting"),
     ),
     (
         "perturb",
@@ -204,7 +204,8 @@ pub fn check(
     Ok(())
 }
 
-fn lookup(list: &[(&str, Support)], key: &str) -> Option<Support> {
+/// How `list` says real runs honour `key`, if it names it.
+pub fn lookup(list: &[(&str, Support)], key: &str) -> Option<Support> {
     list.iter().find(|(k, _)| *k == key).map(|(_, s)| *s)
 }
 

@@ -1,4 +1,4 @@
-//! Scenario files (SPEC §7): the topology, the jobs each keeper submits, and the faults.
+//! Scenario files (docs/spec.md §7): the topology, the jobs each keeper submits, and the faults.
 //!
 //! This module owns the scenario *types*; `parse.rs` reads a file with every error pointing
 //! at `file:line` and the key ([`Scenario::load`], [`Scenario::parse`]), and `write.rs` turns
@@ -45,7 +45,7 @@ pub enum Expect {
     Error,
     /// `cancelled`.
     Cancelled,
-    /// The keeper lost its connection (an extension of SPEC §7: a crashed or cut-off queen).
+    /// The keeper lost its connection (an extension of docs/spec.md §7: a crashed or cut-off queen).
     Lost,
     /// The keeper dropped its stream on purpose (`disconnect_after_events`; extension).
     Detached,
@@ -102,7 +102,7 @@ pub enum Behaviour {
     /// Follow, and send DELETE at this simulated time.
     CancelAt(u64),
     /// Follow, and once the first event arrived ask for the stream a second time (extension
-    /// of SPEC §7, `stream_twice = true`): the second request must be refused (409 while
+    /// of docs/spec.md §7, `stream_twice = true`): the second request must be refused (409 while
     /// the first stream holds the job, 404 once it is gone) and never execute the job again.
     StreamTwice,
 }
@@ -213,11 +213,11 @@ pub struct Scenario {
     pub run_for_ms: u64,
     /// Every hive's initial catalogue.
     pub models: Vec<String>,
-    /// Job TTL of every process (`ttl_ms`, an extension of SPEC §7; default SPEC's 60 s).
+    /// Job TTL of every process (`ttl_ms`, an extension of docs/spec.md §7; default docs/spec.md §4's 60 s).
     /// Generated scenarios use 5 s: never-streamed jobs then expire, and the run settles,
     /// 55 simulated seconds sooner, and no invariant depends on the TTL's length.
     pub ttl_ms: u64,
-    /// Buffer of every job channel (`capacity`, an extension; default SPEC's 1,000 on the
+    /// Buffer of every job channel (`capacity`, an extension; default docs/spec.md §4's 1,000 on the
     /// queen and 10,000 on hives). Small buffers make full-buffer paths reachable: waits on
     /// the waiting path, drops and `lagged` on the synchronous one.
     pub capacity: Option<usize>,
@@ -234,7 +234,7 @@ pub struct Scenario {
     pub faults: Vec<FaultPlan>,
 }
 
-/// Default job TTL (SPEC §4).
+/// Default job TTL (docs/spec.md §4).
 pub const DEFAULT_TTL_MS: u64 = 60_000;
 /// Longest accepted job TTL.
 pub const MAX_TTL_MS: u64 = 600_000;

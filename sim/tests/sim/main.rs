@@ -4,6 +4,7 @@
 
 mod cli;
 mod coverage;
+mod docs;
 mod explore;
 mod faults;
 mod harness;
