@@ -427,3 +427,34 @@ fn terminal_is_not_called_vacuous_when_every_job_ended_done() {
     );
     assert!(!stdout.contains("vacuous"), "{stdout}");
 }
+
+/// Proves `rbee-sim real` without an `rbee` beside it exits 2 with the command that builds
+/// both binaries for its profile, before starting anything.
+#[test]
+fn real_without_rbee_beside_it_says_how_to_build_both() {
+    let dir = write_temp("real-keep", "").with_file_name("release");
+    std::fs::create_dir_all(&dir).unwrap();
+    let alone = dir.join("rbee-sim");
+    std::fs::copy(env!("CARGO_BIN_EXE_rbee-sim"), &alone).unwrap();
+    let out = Command::new(&alone)
+        .arg("real")
+        .arg(repo("scenarios/basic_distributed.toml"))
+        .env_remove("RBEE_BIN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot find the rbee binary at {}",
+            dir.join("rbee").display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`cargo build --release --workspace`"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    let _ = std::fs::remove_file(&alone);
+}
