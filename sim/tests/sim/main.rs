@@ -10,6 +10,7 @@ mod faults;
 mod harness;
 mod logs;
 mod properties;
+mod readme;
 mod real;
 mod scenarios;
 mod snapshots;
