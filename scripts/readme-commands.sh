@@ -76,6 +76,8 @@ n=0
 in_block=false
 last_out=""
 while IFS= read -r line; do
+    # Blocks inside list items are indented.
+    line=${line#"${line%%[![:space:]]*}"}
     if [[ $line == '```sh' ]]; then in_block=true; last_out=""; continue; fi
     if [[ $line == '```'* ]]; then in_block=false; continue; fi
     $in_block || continue
