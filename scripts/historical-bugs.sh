@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-introduces each historical bug of SPEC §10 (and two sources of nondeterminism) into a
+# Re-introduces each historical bug of docs/spec.md §10 (and two sources of nondeterminism) into a
 # throw-away copy of the repository and reports which tests and which simulator scenarios
 # catch it, and how fast; see docs/mutation.md.
 #

@@ -46,7 +46,7 @@ case "${1:-}" in
     if [ -f "$2" ]; then
         patch="$2" # any patch, e.g. one of scripts/historical-bugs/
     else
-        patch=$(ls scripts/model-bugs/"$2"*.patch 2>/dev/null | head -1)
+        patch=$(find scripts/model-bugs -maxdepth 1 -name "$2*.patch" | sort | head -1)
         [ -n "$patch" ] || { echo "no patch scripts/model-bugs/$2*.patch" >&2; exit 64; }
     fi
     out="$root/target/model-bugs/$(basename "$patch" .patch)"

@@ -16,7 +16,7 @@
 # seeds per wall second. A first row per tick runs the unpatched system (its speed, and 0
 # failures). Results: target/tick-power/results.tsv.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 root=$(pwd)
 unset RUSTFLAGS # would replace .cargo/config.toml's `--cfg tokio_unstable`
 
@@ -44,7 +44,7 @@ measure() { # name
         log="$out/$name.tick$t.log"
         "$CARGO_TARGET_DIR/release/rbee-sim" explore --seeds "$seeds" --faults --tick-ms "$t" \
             --shrink-runs 0 --recheck-every 0 --cross-process-every 0 >"$log" 2>"$log.err"
-        local failing first wall first_index row
+        local failing first wall row
         failing=$(grep -m1 '^failing seeds' "$log" | awk '{print $3}')
         first=$(grep -m1 -E '^seed [0-9]+ failed' "$log" | awk '{print $2}')
         wall=$(grep -m1 -oE 'wall [0-9.]+ s' "$log.err" | awk '{print $2}')

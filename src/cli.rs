@@ -105,9 +105,9 @@ pub enum Command {
         /// What to do with models.
         #[command(subcommand)]
         action: ModelCommand,
-        /// Hive name.
-        #[arg(long, global = true, default_value = "localhost")]
-        hive: String,
+        /// Hive name (required: `rbee status` lists the hives a queen knows).
+        #[arg(long, global = true)]
+        hive: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -116,9 +116,9 @@ pub enum Command {
         /// What to do with workers.
         #[command(subcommand)]
         action: WorkerCommand,
-        /// Hive name.
-        #[arg(long, global = true, default_value = "localhost")]
-        hive: String,
+        /// Hive name (required: `rbee status` lists the hives a queen knows).
+        #[arg(long, global = true)]
+        hive: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -143,7 +143,7 @@ pub enum Command {
 /// Job settings of a queen or hive process.
 #[derive(Debug, Args)]
 pub struct JobLimits {
-    /// How long a job that nobody streams lives before it expires, in ms (SPEC §4: 60 s).
+    /// How long a job that nobody streams lives before it expires, in ms (docs/spec.md §4: 60 s).
     /// A scenario's `ttl_ms` reaches real processes through it (`rbee-sim real`).
     #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub ttl_ms: u64,
@@ -261,6 +261,9 @@ pub async fn run(cli: Cli) -> i32 {
             hive,
             target,
         } => {
+            let Some(hive) = hive else {
+                return needs_hive("model");
+            };
             let op = match action {
                 ModelCommand::Ls => json!({"operation": "model_list", "hive_id": hive}),
                 ModelCommand::Get { model } => {
@@ -280,6 +283,9 @@ pub async fn run(cli: Cli) -> i32 {
             hive,
             target,
         } => {
+            let Some(hive) = hive else {
+                return needs_hive("worker");
+            };
             let op = match action {
                 WorkerCommand::Spawn { model } => {
                     json!({"operation": "worker_spawn", "hive_id": hive, "model": model})
@@ -306,6 +312,17 @@ pub async fn run(cli: Cli) -> i32 {
             keeper_job(&target, op).await
         }
     }
+}
+
+/// A hive command without `--hive`: a usage error that says what to give. (A default
+/// hive name would be sent to the queen and refused there as an unknown hive, which reads
+/// as if the queen were misconfigured.)
+fn needs_hive(command: &str) -> i32 {
+    eprintln!(
+        "error: `rbee {command}` needs --hive NAME, the hive to act on (`rbee status` lists \
+         the hives the queen knows)"
+    );
+    USAGE
 }
 
 async fn serve(listen: &str, config: NodeConfig) -> i32 {

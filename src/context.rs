@@ -214,7 +214,7 @@ pub fn narrate(actor: &str, action: &str, human: impl Into<String>) -> Option<Se
 }
 
 /// Emits a narration line for `ctx`'s job on the synchronous path, from anywhere: the
-/// explicit-job-id form of SPEC §4.3, for tasks that outlive their job's context (a
+/// explicit-job-id form of docs/spec.md §4.3, for tasks that outlive their job's context (a
 /// worker). A job without a channel drops the line and counts it.
 pub fn narrate_to(ctx: &NarrationContext, actor: &str, action: &str, human: String) -> Sent {
     trace(Some(&ctx.job_id), actor, action, &human);

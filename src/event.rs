@@ -1,4 +1,4 @@
-//! The SSE wire format of a job stream (SPEC §3): the JSON bodies, the markers, and the
+//! The SSE wire format of a job stream (docs/spec.md §3): the JSON bodies, the markers, and the
 //! conversion between them and the events a reader sees.
 //!
 //! Server and client share these types, so the format is written down exactly once.

@@ -1,5 +1,5 @@
 //! A hive's in-memory world — model catalogue and worker table — and the handlers of the
-//! hive operations (SPEC §2), with exactly the narration the contract lists.
+//! hive operations (docs/spec.md §2), with exactly the narration the contract lists.
 //!
 //! Handlers narrate through the narration context only; they neither know nor care whether
 //! they run in a hive process or inside a queen (integrated mode): the context decides
@@ -436,7 +436,7 @@ impl Hive {
 /// its spawn committed and named it — a few log lines later on, then serving silently until
 /// it is stopped. A spawn that did not commit drops the name's sender, and the worker ends.
 /// Every line carries its spawning job's id; lines after that job ended are dropped and
-/// counted by the hub, never delivered to another job (SPEC §2, §4.3).
+/// counted by the hub, never delivered to another job (docs/spec.md §2, §4.3).
 async fn run_worker(
     ctx: NarrationContext,
     model: String,

@@ -1,4 +1,4 @@
-//! The narration hub: one per process, the registry of job-scoped channels (SPEC §4).
+//! The narration hub: one per process, the registry of job-scoped channels (docs/spec.md §4).
 //!
 //! It owns the four channel operations — create, take, send, remove — and nothing else:
 //! job states live in [`crate::registry`], routing by narration context in
@@ -16,7 +16,7 @@ use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 
-/// Buffer of a queen's job channels (SPEC §4).
+/// Buffer of a queen's job channels (docs/spec.md §4).
 pub const QUEEN_CAPACITY: usize = 1_000;
 /// Buffer of a hive's job channels: hives emit bulk output such as build logs.
 pub const HIVE_CAPACITY: usize = 10_000;
@@ -147,7 +147,7 @@ pub enum TakeError {
 }
 
 impl TakeError {
-    /// The HTTP status of the refusal (SPEC §2): the server answers with it and a harness
+    /// The HTTP status of the refusal (docs/spec.md §2): the server answers with it and a harness
     /// judges it, from this one mapping.
     pub fn status(self) -> u16 {
         match self {
@@ -371,7 +371,7 @@ impl Hub {
         Some((channel, reserved.ok()?))
     }
 
-    /// An operation's commit point (SPEC §9 `semantics`): applies `effect` and delivers the
+    /// An operation's commit point (docs/spec.md §9 `semantics`): applies `effect` and delivers the
     /// line it returns as one step, so that a stream shows the line if and only if the
     /// effect happened. It waits for buffer space first (the line is never dropped); then,
     /// under the channel's lock, a channel already closed (the job was cancelled, its

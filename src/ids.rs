@@ -91,7 +91,7 @@ impl IdGen {
         let bits: u128 = match self {
             #[allow(
                 clippy::disallowed_methods,
-                reason = "real processes draw ids from the OS (SPEC §2); the simulator injects IdGen::Seeded"
+                reason = "real processes draw ids from the OS (docs/spec.md §2); the simulator injects IdGen::Seeded"
             )]
             Self::Os => rand::random(),
             Self::Seeded(rng) => rng.lock().unwrap_or_else(|e| e.into_inner()).random(),

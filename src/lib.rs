@@ -2,7 +2,7 @@
 //! to exactly the client that submitted it, over Server-Sent Events.
 //!
 //! A **keeper** submits a job to a **queen**, which runs it or forwards it to a **hive**.
-//! The contract is `SPEC.md`; this crate is the system under test of the `rbee-sim`
+//! The contract is `docs/spec.md`; this crate is the system under test of the `rbee-sim`
 //! simulator, and it runs unchanged on real sockets and inside turmoil: network
 //! ([`dial::Dial`], any `axum::serve::Listener`), clock ([`clock::Clock`], tokio's) and
 //! randomness ([`ids::IdGen`]) are injected, and there is no process-global state.

@@ -1,4 +1,4 @@
-//! The job life cycle of one process (SPEC §4) as plain synchronous steps over its hub and
+//! The job life cycle of one process (docs/spec.md §4) as plain synchronous steps over its hub and
 //! registry: register, take, start, finish, close, forget, cancel.
 //!
 //! No task is spawned and no timer is awaited here. That is the point: every step is a
@@ -35,7 +35,7 @@ pub enum CancelError {
 }
 
 impl CancelError {
-    /// The HTTP status of the refusal (SPEC §2).
+    /// The HTTP status of the refusal (docs/spec.md §2).
     pub fn status(&self) -> u16 {
         match self {
             Self::Unknown => 404,

@@ -1,4 +1,4 @@
-//! One process of the system — a queen or a hive — and its job life cycle (SPEC §4).
+//! One process of the system — a queen or a hive — and its job life cycle (docs/spec.md §4).
 //!
 //! A [`Node`] owns the process's hub, registry, clock, id source, observer and role. It is
 //! the single place where a job moves through create → take → execute → remove, so cleanup
@@ -81,7 +81,7 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// Defaults of SPEC §3-4 for `role`: OS ids, real TCP, no observer, 60 s TTL, 5 s
+    /// Defaults of docs/spec.md §3-4 for `role`: OS ids, real TCP, no observer, 60 s TTL, 5 s
     /// keep-alive, the role's buffer size.
     pub fn new(role: Role) -> Self {
         Self {
@@ -110,7 +110,7 @@ pub enum CreateError {
 }
 
 impl CreateError {
-    /// The HTTP status of the refusal (SPEC §2).
+    /// The HTTP status of the refusal (docs/spec.md §2).
     pub fn status(&self) -> u16 {
         match self {
             Self::UnknownHive(_) => 404,
@@ -159,7 +159,7 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
 /// Runs a job's handler to its terminal state. A handler that panics ends its job `failed`
 /// with an internal-error message instead of taking the job's task down silently: without
 /// this the job would stay `running` with its channel open, and its client would wait on
-/// keep-alives forever (a hang is worse than an error, SPEC §2).
+/// keep-alives forever (a hang is worse than an error, docs/spec.md §2).
 async fn outcome(handler: impl Future<Output = Result<(), String>>) -> JobState {
     match AssertUnwindSafe(handler).catch_unwind().await {
         Ok(Ok(())) => JobState::Completed,
@@ -467,7 +467,7 @@ impl Node {
     }
 
     /// Sends a perturbation's line for `id` on the synchronous path: with no channel for
-    /// `id`, the hub must drop and count it (SPEC §4.3).
+    /// `id`, the hub must drop and count it (docs/spec.md §4.3).
     fn late_line(&self, id: &JobId, human: &str) {
         self.jobs.hub().send(
             id,

@@ -9,7 +9,7 @@ use crate::probe::Probe;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// The life-cycle state of a job (SPEC §4).
+/// The life-cycle state of a job (docs/spec.md §4).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "message")]
 pub enum JobState {
@@ -152,7 +152,7 @@ pub enum HubRecord {
     },
 }
 
-/// The API requests of SPEC §2 that concern jobs.
+/// The API requests of docs/spec.md §2 that concern jobs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Route {

@@ -1,4 +1,4 @@
-//! Operations a job can carry (SPEC §2): their JSON form, validation, and deadlines.
+//! Operations a job can carry (docs/spec.md §2): their JSON form, validation, and deadlines.
 //!
 //! Parsing is the validation: a POST body that does not deserialise into [`Operation`] and
 //! pass [`Operation::validate`] is refused with 400 before anything is created.
@@ -112,22 +112,54 @@ fn default_max_tokens() -> u32 {
     16
 }
 
-/// Refuses a field whose JSON type does not fit, naming the field (SPEC §2: "wrong field
-/// (message names it)"). serde's own type errors for an internally tagged enum do not say
-/// which field was wrong ("invalid type: integer `7`, expected a string"), so the types
-/// are checked here first; a field name has the same type in every operation. Unknown
-/// fields are left to serde, whose message names them.
+/// The JSON type an operation field must have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FieldType {
+    /// A string.
+    Text,
+    /// An integer that fits in a `u32`.
+    U32,
+    /// A non-negative integer.
+    U64,
+}
+
+/// Every field an operation may carry, `operation` included, with its type: a field name
+/// has the same type in every operation. One list for the type check below and for
+/// whoever must name the fields (the scenario loader's "did you mean", its documentation
+/// test); `every_operation_field_is_listed` keeps it complete.
+const FIELD_TYPES: [(&str, FieldType); 9] = [
+    ("operation", FieldType::Text),
+    ("hive_id", FieldType::Text),
+    ("model", FieldType::Text),
+    ("chunks", FieldType::U32),
+    ("interval_ms", FieldType::U64),
+    ("lines", FieldType::U32),
+    ("prompt", FieldType::Text),
+    ("max_tokens", FieldType::U32),
+    ("worker_id", FieldType::Text),
+];
+
+/// The name of every field an operation may carry (`operation` first): what a scenario
+/// file may write in a job besides the job's own keys.
+pub fn fields() -> impl Iterator<Item = &'static str> {
+    FIELD_TYPES.iter().map(|(name, _)| *name)
+}
+
+/// Refuses a field whose JSON type does not fit, naming the field (docs/spec.md §2: "wrong
+/// field (message names it)"). serde's own type errors for an internally tagged enum do not
+/// say which field was wrong ("invalid type: integer `7`, expected a string"), so the types
+/// are checked here first. Unknown fields are left to serde, whose message names them.
 fn check_field_type(name: &str, value: &serde_json::Value) -> Result<(), InvalidOperation> {
-    let (fits, expected) = match name {
-        "operation" | "hive_id" | "model" | "prompt" | "worker_id" => {
-            (value.is_string(), "a string")
-        }
-        "chunks" | "lines" | "max_tokens" => (
+    let Some((_, ty)) = FIELD_TYPES.iter().find(|(n, _)| *n == name) else {
+        return Ok(());
+    };
+    let (fits, expected) = match ty {
+        FieldType::Text => (value.is_string(), "a string"),
+        FieldType::U32 => (
             value.as_u64().is_some_and(|n| u32::try_from(n).is_ok()),
             "an integer from 0 to 4294967295",
         ),
-        "interval_ms" => (value.is_u64(), "a non-negative integer"),
-        _ => return Ok(()),
+        FieldType::U64 => (value.is_u64(), "a non-negative integer"),
     };
     if fits {
         return Ok(());
@@ -477,6 +509,38 @@ mod tests {
             let op = parse(body).unwrap();
             assert_eq!(op.to_json()["operation"], op.name(), "{body}");
         }
+    }
+
+    /// Proves [`fields`] names every field of every operation, defaults included: the
+    /// scenario loader refuses a job key that is neither a job key nor listed here.
+    #[test]
+    fn every_operation_field_is_listed() {
+        let bodies = [
+            r#"{"operation":"status"}"#,
+            r#"{"operation":"hive_check","hive_id":"h"}"#,
+            r#"{"operation":"model_list","hive_id":"h"}"#,
+            r#"{"operation":"model_get","hive_id":"h","model":"m"}"#,
+            r#"{"operation":"model_download","hive_id":"h","model":"m"}"#,
+            r#"{"operation":"model_delete","hive_id":"h","model":"m"}"#,
+            r#"{"operation":"worker_spawn","hive_id":"h","model":"m"}"#,
+            r#"{"operation":"worker_list","hive_id":"h"}"#,
+            r#"{"operation":"worker_stop","hive_id":"h","worker_id":"w"}"#,
+            r#"{"operation":"worker_install","hive_id":"h"}"#,
+            r#"{"operation":"infer","hive_id":"h","model":"m","prompt":"p"}"#,
+        ];
+        let listed: Vec<&str> = fields().collect();
+        let mut used = std::collections::BTreeSet::new();
+        for body in bodies {
+            let json = parse(body).unwrap().to_json();
+            for key in json.as_object().unwrap().keys() {
+                assert!(
+                    listed.contains(&key.as_str()),
+                    "{body}: `{key}` is not listed"
+                );
+                used.insert(key.clone());
+            }
+        }
+        assert_eq!(used.len(), listed.len(), "a listed field no operation has");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The job registry: one per process, the jobs and their states (SPEC §4).
+//! The job registry: one per process, the jobs and their states (docs/spec.md §4).
 //!
 //! It enforces the state machine `queued → running → completed | failed | cancelled |
 //! expired`: a terminal state is final (a late completion cannot overwrite a cancel), and the
@@ -49,7 +49,7 @@ impl Job {
     /// the returned receiver turns `true`, and the executor keeps the job's channel open
     /// until it has finished what it must (the queen's relay: until the hive confirms the
     /// cancel, so that a hive job that committed first shows its commit line before the
-    /// queen's `cancelled`, SPEC §9 `semantics`). `None` if the job already ended.
+    /// queen's `cancelled`, docs/spec.md §9 `semantics`). `None` if the job already ended.
     pub fn drain_on_cancel(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
         let mut inner = self.lock();
         if inner.state.is_terminal() {

@@ -1,4 +1,4 @@
-//! The queen's relay of a forwarded job (SPEC §6, distributed mode).
+//! The queen's relay of a forwarded job (docs/spec.md §6, distributed mode).
 //!
 //! The queen POSTs the operation to the hive, streams the hive job, and re-emits each hive
 //! narration or data event into the queen job's channel — queen job id, hive actor, order
@@ -35,7 +35,7 @@ use tokio::time::timeout_at;
 /// the forward just stops (the hive job never ran; it is cancelled on the hive as below).
 /// After, the hive job may already have committed its effect: the forward asks the hive to
 /// cancel it and relays on until the hive's marker, so that a commit line the hive showed
-/// reaches the queen's stream before `cancelled` (SPEC §9 `semantics`).
+/// reaches the queen's stream before `cancelled` (docs/spec.md §9 `semantics`).
 pub(crate) async fn forward(
     dial: &Arc<dyn Dial>,
     name: &str,
@@ -139,7 +139,7 @@ enum Broken {
 /// its client gone, the deadline passed), nobody would learn that job's id and it would sit
 /// queued until its TTL. The task outlives the forward and the reply is handed over
 /// ([`crate::handoff`]): whichever side holds it last cancels the hive job, so a queen job's
-/// cancel reaches the hive (SPEC §6) even when it lands while the POST or its reply is on
+/// cancel reaches the hive (docs/spec.md §6) even when it lands while the POST or its reply is on
 /// the wire.
 async fn submit_or_cancel(
     dial: &Arc<dyn Dial>,
@@ -282,7 +282,7 @@ async fn relay(dial: &dyn Dial, name: &str, ep: &Endpoint, hive_job: &JobId) -> 
         };
         if sent == Some(Sent::NoChannel) {
             // The queen job ended while its relay was still running: the event belongs to
-            // no stream (SPEC §4.3), and was counted by the hub.
+            // no stream (docs/spec.md §4.3), and was counted by the hub.
             probe(Probe::RelayAfterEnd);
         }
         if let Some(ctx) = &ctx {

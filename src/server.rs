@@ -1,4 +1,4 @@
-//! The HTTP API of a queen or hive (SPEC §2) and the SSE rendering of a job stream (§3).
+//! The HTTP API of a queen or hive (docs/spec.md §2) and the SSE rendering of a job stream (§3).
 //!
 //! Handlers are thin: they validate input, call [`Node`], and map each outcome to a status
 //! and a JSON body. Every error is a 4xx with `{"error": "..."}` and creates nothing. The
@@ -26,10 +26,10 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
-/// Largest accepted request body (SPEC §2): larger ones get 413.
+/// Largest accepted request body (docs/spec.md §2): larger ones get 413.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// The routes of SPEC §2 for `node`.
+/// The routes of docs/spec.md §2 for `node`.
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/v1/jobs", post(create_job))

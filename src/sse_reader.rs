@@ -1,4 +1,4 @@
-//! Reads a job stream from an HTTP body: SSE framing (SPEC §3) and the silence rule.
+//! Reads a job stream from an HTTP body: SSE framing (docs/spec.md §3) and the silence rule.
 //!
 //! The framing is parsed here rather than by a generic SSE crate because the reader must
 //! see *bytes*, not just events: a keep-alive comment proves the peer is alive, and 15 s
@@ -24,7 +24,7 @@ pub enum StreamError {
     /// The connection closed or failed before the terminal event.
     #[error("connection lost: {0}")]
     Lost(String),
-    /// The peer sent something that is not the SPEC's format.
+    /// The peer sent something that is not the format of docs/spec.md §3.
     #[error("protocol error: {0}")]
     Protocol(String),
 }

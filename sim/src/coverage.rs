@@ -21,7 +21,7 @@ use rbee::ids::JobId;
 use rbee::observer::{HubRecord, JobState};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A reader's silence limit (SPEC §3).
+/// A reader's silence limit (docs/spec.md §3).
 const SILENCE_MS: u64 = 15_000;
 
 /// How often each probe was hit in one run (or a sum of runs), by name.
@@ -29,7 +29,7 @@ pub type Hits = BTreeMap<&'static str, u64>;
 
 /// Every probe, with what it means, in report order.
 pub const PROBES: [(&str, &str); 74] = [
-    // Sends for a job without a channel (SPEC §4.3), by why there is none and where.
+    // Sends for a job without a channel (docs/spec.md §4.3), by why there is none and where.
     (
         "no_channel_removed@queen",
         "a line for a job whose channel was removed, on the queen",

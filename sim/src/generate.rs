@@ -69,7 +69,7 @@ const OPS: [&str; 11] = [
     "infer",
 ];
 /// Model names jobs use; one reads like a marker, so narration lines (`Downloaded model
-/// '[DONE]'`, a listing's entry) carry marker text that must stay narration (SPEC §3).
+/// '[DONE]'`, a listing's entry) carry marker text that must stay narration (docs/spec.md §3).
 const MODELS: [&str; 5] = ["tinyllama", "tinyllama", "phi-2", "qwen", "[DONE]"];
 const WORDS: [&str; 6] = ["hello", "world", "[DONE]", "rbee", "data:", "event:"];
 
@@ -232,7 +232,7 @@ fn job(sw: &Swarm, hives: &[String], keepers: &[String]) -> impl Strategy<Value 
         )
 }
 
-/// A workload whose output shows an order (SPEC §2 listings): two or three workers spawned
+/// A workload whose output shows an order (docs/spec.md §2 listings): two or three workers spawned
 /// on one hive and then listed, and two models downloaded there and then listed. A listing
 /// built by iterating an unordered table would differ between runs of the same seed.
 fn listing(hives: &[String], keepers: &[String]) -> impl Strategy<Value = Vec<JobPlan>> {
@@ -290,7 +290,7 @@ fn listing(hives: &[String], keepers: &[String]) -> impl Strategy<Value = Vec<Jo
         })
 }
 
-/// Requests the contract refuses, made on purpose by the keepers at random times (SPEC §2's
+/// Requests the contract refuses, made on purpose by the keepers at random times (docs/spec.md §2's
 /// error rows under the same concurrency and faults as the jobs).
 fn requests(keepers: &[String]) -> impl Strategy<Value = Vec<RequestPlan>> {
     proptest::collection::vec(
@@ -355,6 +355,21 @@ fn churn(
                     hive_id: h(),
                     model: "tinyllama".into(),
                 };
+                let mut third_spawn = job(5, 60, spawn());
+                let mut delete = job(
+                    8,
+                    700,
+                    Operation::ModelDelete {
+                        hive_id: h(),
+                        model: gone.into(),
+                    },
+                );
+                if cancel {
+                    // Around their commits: while the spawn waits for its worker, and just as
+                    // the delete starts (a lagging abort lets its handler reach the commit).
+                    third_spawn.behaviour = Behaviour::CancelAt(start + 60 + cancel_late / 4);
+                    delete.behaviour = Behaviour::CancelAt(start + 740 + cancel_late / 4);
+                }
                 let jobs = vec![
                     job(0, 0, download()),
                     second,
@@ -368,7 +383,7 @@ fn churn(
                         },
                     ),
                     job(4, 20, spawn()),
-                    job(5, 60, spawn()),
+                    third_spawn,
                     job(
                         6,
                         250,
@@ -378,14 +393,7 @@ fn churn(
                         },
                     ),
                     job(7, 400, Operation::WorkerList { hive_id: h() }),
-                    job(
-                        8,
-                        700,
-                        Operation::ModelDelete {
-                            hive_id: h(),
-                            model: gone.into(),
-                        },
-                    ),
+                    delete,
                     job(9, 1200, Operation::ModelList { hive_id: h() }),
                     job(9, 1250, spawn()),
                     job(8, 1400, Operation::WorkerList { hive_id: h() }),
@@ -410,7 +418,7 @@ fn churn(
 }
 
 /// A slow but healthy job: a download (of a model no other job names, so it runs) silent
-/// for 16 s between its two chunks — longer than a reader's silence limit (SPEC §3) and than
+/// for 16 s between its two chunks — longer than a reader's silence limit (docs/spec.md §3) and than
 /// the generated TTL. Only keep-alives carry its stream; it must end done.
 fn slow(hives: &[String], keepers: &[String]) -> impl Strategy<Value = JobPlan> {
     (

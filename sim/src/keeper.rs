@@ -66,7 +66,7 @@ fn never_created(index: usize) -> JobId {
     JobId::from_bits(0x0bad_0000_0000_0000_0000_0000_0000_0000 | index as u128)
 }
 
-/// An id the server must refuse as malformed (SPEC §2: characters outside
+/// An id the server must refuse as malformed (docs/spec.md §2: characters outside
 /// `[A-Za-z0-9_-]`).
 const MALFORMED_ID: &str = "job-not*an*id";
 

@@ -8,7 +8,7 @@
 //! | [`trace`] | the recorded trace, the recorder, the trace hash |
 //! | [`world`] | building and driving one simulated run (and its perturber) |
 //! | [`keeper`] | what a scenario's keeper does, for simulated and real runs alike |
-//! | [`check`] | one checker per SPEC §9 invariant, and each checker's triggers |
+//! | [`check`] | one checker per docs/spec.md §9 invariant, and each checker's triggers |
 //! | [`coverage`] | the probe catalogue and which probes a run reached |
 //! | [`generate`] | random scenarios (one proptest strategy for property tests and explore) |
 //! | [`shrink`] | shrinking a failing scenario within a budget |
@@ -16,6 +16,7 @@
 //! | [`summary`] | an exploration's summary: text, versioned JSON, merging shards |
 //! | [`report`] | a replay's transcripts and verdicts, as text and JSON |
 //! | [`log`] | the system's tracing output during a replay, in simulated time |
+//! | [`output`] | the commands' output paths, checked before any work starts |
 //! | [`timeline`] | an SVG picture of a run |
 //! | [`real`] | `rbee-sim real`: the same scenario against real `rbee` processes |
 
@@ -26,6 +27,7 @@ pub mod generate;
 pub mod keeper;
 pub mod log;
 pub mod net;
+pub mod output;
 pub mod real;
 pub mod report;
 pub mod scenario;

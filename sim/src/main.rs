@@ -5,6 +5,7 @@ use rbee_sim::check::{check_all, determinism};
 use rbee_sim::explore::{explore, ExploreConfig, Recheck};
 use rbee_sim::generate::{GenConfig, GENERATED_TICK_MS};
 use rbee_sim::log::Log;
+use rbee_sim::output;
 use rbee_sim::report::{transcripts, verdicts};
 use rbee_sim::scenario::{Scenario, MAX_SEED, MAX_TICK_MS};
 use rbee_sim::summary::Summary;
@@ -122,6 +123,10 @@ enum Command {
         /// As `explore --require-coverage`.
         #[arg(long, value_name = "MIN", num_args = 0..=1, default_missing_value = "1")]
         require_coverage: Option<u64>,
+        /// Merge even when the files do not cover every shard of their range (by default
+        /// that is an error: a lost shard must not pass for a whole exploration).
+        #[arg(long)]
+        allow_partial: bool,
     },
 }
 
@@ -246,7 +251,8 @@ fn main() -> ExitCode {
             files,
             json,
             require_coverage,
-        } => merge(&files, json.as_deref(), require_coverage),
+            allow_partial,
+        } => merge(&files, json.as_deref(), require_coverage, allow_partial),
     }
 }
 
@@ -286,6 +292,29 @@ fn explore_cmd(
     let total = (cfg.from..cfg.from.saturating_add(cfg.seeds))
         .filter(|s| s % cfg.shard.1 == cfg.shard.0)
         .count();
+    if total == 0 {
+        if cfg.seeds == 0 {
+            eprintln!("error: --seeds 0: nothing to run (give at least 1 seed)");
+        } else {
+            eprintln!(
+                "error: nothing to run: seeds {}..{} hold no seed of shard {}/{}",
+                cfg.from,
+                cfg.from + cfg.seeds,
+                cfg.shard.0,
+                cfg.shard.1
+            );
+        }
+        return ExitCode::from(2);
+    }
+    let outputs = cfg
+        .out
+        .as_deref()
+        .map_or(Ok(()), |dir| output::prepare_dir("--out", dir))
+        .and_then(|()| json.map_or(Ok(()), |path| output::check_file("--json", path)));
+    if let Err(e) = outputs {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}")
@@ -301,8 +330,12 @@ fn explore_cmd(
     let secs = wall.elapsed().as_secs_f64();
     let summary = Summary::of(cfg, &results);
     if let Some(dir) = &cfg.out {
-        let _ = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(dir.join("summary.txt"), summary.text()));
+        let path = dir.join("summary.txt");
+        if let Err(e) = std::fs::write(&path, summary.text()) {
+            print!("{}", summary.text());
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
     }
     eprintln!(
         "wall {secs:.1} s on {} thread(s): {:.1} seeds/s, {:.0}x simulated/wall",
@@ -352,7 +385,12 @@ fn merge(
     files: &[PathBuf],
     json: Option<&std::path::Path>,
     require_coverage: Option<u64>,
+    allow_partial: bool,
 ) -> ExitCode {
+    if let Some(Err(e)) = json.map(|path| output::check_file("--json", path)) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let mut merged: Option<Summary> = None;
     for file in files {
         let read = std::fs::read_to_string(file)
@@ -375,10 +413,19 @@ fn merge(
             }
         }
     }
-    match merged {
-        Some(summary) => report_summary(&summary, json, require_coverage),
-        None => ExitCode::from(2),
+    let Some(summary) = merged else {
+        return ExitCode::from(2);
+    };
+    if let Some(gap) = summary.gap() {
+        if !allow_partial {
+            eprintln!(
+                "error: {gap} (a shard's file is missing?); --allow-partial merges them anyway"
+            );
+            return ExitCode::from(2);
+        }
+        eprintln!("warning: {gap}");
     }
+    report_summary(&summary, json, require_coverage)
 }
 
 /// Where a replay writes besides stdout.
@@ -400,6 +447,17 @@ fn replay(
     out: &Outputs<'_>,
 ) -> ExitCode {
     let (log, trace_out, timeline) = (out.log, out.trace, out.timeline);
+    let files = [
+        ("--timeline", timeline),
+        ("--trace", trace_out),
+        ("--json", out.json),
+    ];
+    for (flag, path) in files {
+        if let Some(Err(e)) = path.map(|p| output::check_file(flag, p)) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let scenario = match Scenario::load(file) {
         Ok(s) => s,
         Err(e) => {
@@ -430,6 +488,7 @@ fn replay(
             eprintln!("error: cannot write {}: {e}", out.display());
             return ExitCode::from(2);
         }
+        eprintln!("wrote the trace to {}", out.display());
     }
     if let Some(out) = timeline {
         let all: Vec<_> = results
@@ -444,6 +503,7 @@ fn replay(
             eprintln!("error: cannot write {}: {e}", out.display());
             return ExitCode::from(2);
         }
+        eprintln!("wrote the timeline to {}", out.display());
     }
     println!(
         "== scenario {} ({} mode, seed {seed})",
@@ -468,6 +528,7 @@ fn replay(
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(2);
         }
+        eprintln!("wrote the results to {}", path.display());
     }
     let violated = results.iter().any(|(_, v)| !v.is_empty());
     if violated {

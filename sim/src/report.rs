@@ -2,8 +2,10 @@
 //! the outcome of each job, and the verdict of every invariant — and the same facts as
 //! JSON ([`ReplayJson`]) for machines.
 //!
-//! The text is fully determined by the trace (no wall time, no addresses), so it is also
-//! what the snapshot tests compare.
+//! The text is fully determined by the trace (no wall time, no addresses). The snapshot
+//! tests keep it without simulated times and job ids ([`narration`], [`plain_verdicts`]):
+//! a change of timing alone leaves a snapshot as it was (the trace hash, pinned on its
+//! own, tells of it), and a change of what keepers see reads as a plain diff.
 
 use crate::check::{exercised, Violation};
 use crate::coverage::Hits;
@@ -12,25 +14,62 @@ use crate::trace::{Trace, What};
 use rbee::event::StreamEvent;
 use std::fmt::Write;
 
-/// One line for a received event: time, keeper, short job id, event, actor, action, text.
-pub fn event_line(t: u64, keeper: &str, job: &str, event: &StreamEvent) -> String {
+/// The columns after the time, keeper and job of a received event: event, actor, action,
+/// text.
+fn event_columns(event: &StreamEvent) -> String {
     let (actor, action, text) = match event {
         StreamEvent::Narration(n) => (n.actor.as_str(), n.action.as_str(), n.human.clone()),
         StreamEvent::Data(d) => ("-", d.action.as_str(), d.payload.to_string()),
         StreamEvent::Lagged(l) => ("-", "-", format!("dropped {}", l.dropped)),
         StreamEvent::Terminal(term) => ("-", "-", term.data_line()),
     };
-    format!(
-        "{t:>7}ms {keeper} {job} {:<9} {actor:<6} {action:<26} {text}",
-        event.event_name()
-    )
-    .trim_end()
-    .to_owned()
+    format!("{:<9} {actor:<6} {action:<26} {text}", event.event_name())
+}
+
+/// One line for a received event: time, keeper, short job id, event, actor, action, text.
+pub fn event_line(t: u64, keeper: &str, job: &str, event: &StreamEvent) -> String {
+    format!("{t:>7}ms {keeper} {job} {}", event_columns(event))
+        .trim_end()
+        .to_owned()
+}
+
+/// `text` with every generated job id (`job-` and 32 hex digits) written `job-…`.
+pub fn without_job_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("job-") {
+        let (head, tail) = rest.split_at(i);
+        out.push_str(head);
+        let hex = |h: &str| {
+            h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if tail.get(4..36).is_some_and(hex) {
+            out.push_str("job-…");
+            rest = &tail[36..];
+        } else {
+            out.push_str("job-");
+            rest = &tail[4..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Every keeper's transcript: per keeper, per job (in scenario order), its events, then
-/// its outcome.
+/// its outcome — each line with its simulated time and the job's short id (what `replay`
+/// prints).
 pub fn transcripts(scenario: &Scenario, trace: &Trace) -> String {
+    render(scenario, trace, true)
+}
+
+/// The same transcripts without simulated times and job ids (in lines and in texts): what
+/// keepers saw, in order, and nothing a change of timing alone would change.
+pub fn narration(scenario: &Scenario, trace: &Trace) -> String {
+    render(scenario, trace, false)
+}
+
+fn render(scenario: &Scenario, trace: &Trace, timed: bool) -> String {
     let mut out = String::new();
     for keeper in &scenario.keepers {
         let _ = writeln!(out, "== keeper {keeper}");
@@ -47,32 +86,24 @@ pub fn transcripts(scenario: &Scenario, trace: &Trace) -> String {
                 plan.at_ms
             );
             for e in &trace.entries {
-                match &e.what {
+                // What follows the time, keeper and job columns of a timed line.
+                let (job, rest) = match &e.what {
                     What::Submit { index: i, job } if *i == index => {
-                        let _ = writeln!(out, "{:>7}ms {keeper} {} submitted", e.t, job.short());
+                        (job.short(), "submitted".to_owned())
                     }
                     What::SubmitFailed { index: i, error } if *i == index => {
-                        let _ = writeln!(out, "{:>7}ms {keeper} - submit failed: {error}", e.t);
+                        ("-", format!("submit failed: {error}"))
                     }
                     What::Received {
                         index: i,
                         job,
                         event,
-                    } if *i == index => {
-                        let _ = writeln!(out, "{}", event_line(e.t, keeper, job.short(), event));
-                    }
+                    } if *i == index => (job.short(), event_columns(event)),
                     What::Cancel {
                         index: i,
                         job,
                         result,
-                    } if *i == index => {
-                        let _ = writeln!(
-                            out,
-                            "{:>7}ms {keeper} {} cancel sent: {result}",
-                            e.t,
-                            job.short()
-                        );
-                    }
+                    } if *i == index => (job.short(), format!("cancel sent: {result}")),
                     What::Outcome {
                         index: i,
                         outcome,
@@ -84,18 +115,30 @@ pub fn transcripts(scenario: &Scenario, trace: &Trace) -> String {
                         } else {
                             format!(" ({message})")
                         };
-                        let _ = writeln!(out, "{:>7}ms {keeper} outcome: {outcome}{tail}", e.t);
+                        ("", format!("outcome: {outcome}{tail}"))
                     }
-                    _ => {}
-                }
+                    _ => continue,
+                };
+                let line = match (timed, job) {
+                    (true, "") => format!("{:>7}ms {keeper} {rest}", e.t),
+                    (true, job) => format!("{:>7}ms {keeper} {job} {rest}", e.t),
+                    (false, _) => without_job_ids(&rest),
+                };
+                let _ = writeln!(out, "{}", line.trim_end());
             }
         }
     }
     out
 }
 
+/// The verdict of an invariant that held while none of its triggers was hit.
+pub const NO_TRIGGER: &str = "ok — no trigger reached (plain cases only)";
+
 /// The verdict table: one row per invariant, then every violation. A holding invariant
-/// says how often its triggers were hit in `hits`, or that it held vacuously.
+/// says how often its triggers (the rare situations it is about) were hit in `hits`, or
+/// that none was: it then held on the run's plain cases only — for `terminal`, streams that
+/// each ended with their one marker — which is a check, not nothing, but not the one its
+/// triggers stand for.
 pub fn verdicts(results: &[(&'static str, Vec<Violation>)], hits: &Hits) -> String {
     let mut out = String::from("== invariants\n");
     for (name, violations) in results {
@@ -104,7 +147,7 @@ pub fn verdicts(results: &[(&'static str, Vec<Violation>)], hits: &Hits) -> Stri
         } else {
             match exercised(name, hits) {
                 None => "ok".to_owned(),
-                Some(0) => "ok — vacuous: trigger never reached".to_owned(),
+                Some(0) => NO_TRIGGER.to_owned(),
                 Some(1) => "ok (exercised 1 time)".to_owned(),
                 Some(n) => format!("ok (exercised {n} times)"),
             }
@@ -114,6 +157,34 @@ pub fn verdicts(results: &[(&'static str, Vec<Violation>)], hits: &Hits) -> Stri
     for (_, violations) in results {
         for v in violations {
             let _ = writeln!(out, "  {v}");
+        }
+    }
+    out
+}
+
+/// The verdict table without what timing alone changes: whether each invariant held
+/// (and whether its triggers were reached at all, not how often), then every violation
+/// without its simulated time, job ids written `job-…`.
+pub fn plain_verdicts(results: &[(&'static str, Vec<Violation>)], hits: &Hits) -> String {
+    let mut out = String::from("== invariants\n");
+    for (name, violations) in results {
+        let verdict = match (violations.len(), exercised(name, hits)) {
+            (0, None) => "ok".to_owned(),
+            (0, Some(0)) => NO_TRIGGER.to_owned(),
+            (0, Some(_)) => "ok (exercised)".to_owned(),
+            (n, _) => format!("VIOLATED ({n})"),
+        };
+        let _ = writeln!(out, "{name:<22} {verdict}");
+    }
+    for (_, violations) in results {
+        for v in violations {
+            let job = if v.job.is_empty() {
+                String::new()
+            } else {
+                format!(" job={}", v.job)
+            };
+            let line = format!("  [{}] host={}{job}: {}", v.invariant, v.host, v.message);
+            let _ = writeln!(out, "{}", without_job_ids(&line));
         }
     }
     out
@@ -243,18 +314,21 @@ mod tests {
     use super::*;
     use crate::check::CHECKERS;
 
-    /// A holding invariant whose triggers were never hit says so ("vacuous"), one whose
-    /// triggers were hit says how often, and a broken one says how many violations.
+    /// A holding invariant whose triggers were never hit says so (without calling the
+    /// check vacuous), one whose triggers were hit says how often, and a broken one says
+    /// how many violations.
     #[test]
-    fn verdicts_tell_exercised_from_vacuous() {
+    fn verdicts_tell_exercised_from_untriggered() {
         let results: Vec<(&'static str, Vec<Violation>)> =
             CHECKERS.iter().map(|c| (c.name, Vec::new())).collect();
         let mut hits = crate::coverage::zero();
-        let vacuous = verdicts(&results, &hits);
+        let untriggered = verdicts(&results, &hits);
         assert!(
-            vacuous.contains("isolation              ok — vacuous: trigger never reached"),
-            "{vacuous}"
+            untriggered
+                .contains("isolation              ok — no trigger reached (plain cases only)"),
+            "{untriggered}"
         );
+        assert!(!untriggered.contains("vacuous"), "{untriggered}");
         hits.insert("interleaved_jobs", 2);
         hits.insert("concurrent_hive_jobs", 1);
         let exercised = verdicts(&results, &hits);
@@ -279,5 +353,30 @@ mod tests {
             text.contains("[isolation] t=5ms host=alice job=job-1"),
             "{text}"
         );
+        let plain = plain_verdicts(&broken, &hits);
+        assert!(
+            plain.contains("isolation              VIOLATED (1)"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("  [isolation] host=alice job=job-1: an event"),
+            "{plain}"
+        );
+        assert!(
+            plain_verdicts(&results, &hits).contains("isolation              ok (exercised)\n"),
+            "exercised, without a count"
+        );
+    }
+
+    /// Proves generated job ids are masked wherever they stand, and nothing else is.
+    #[test]
+    fn job_ids_are_masked_and_nothing_else() {
+        let id = rbee::ids::JobId::from_bits(0xabc);
+        let text = format!("Job {id} created; job-1 and job-xyz stay; ({id})");
+        assert_eq!(
+            without_job_ids(&text),
+            "Job job-… created; job-1 and job-xyz stay; (job-…)"
+        );
+        assert_eq!(without_job_ids("job-"), "job-");
     }
 }

@@ -254,6 +254,33 @@ impl Summary {
         Ok(())
     }
 
+    /// What the shards of this summary leave out of its range, if anything: `None` once
+    /// they cover the whole range (`[[0, 1]]`). `merge` refuses such a summary unless told
+    /// `--allow-partial`, so a lost shard cannot pass for a complete night.
+    pub fn gap(&self) -> Option<String> {
+        if self.shards == [[0, 1]] {
+            return None;
+        }
+        let shown = |s: &[u64; 2]| format!("{}/{}", s[0], s[1]);
+        let covered: Vec<String> = self.shards.iter().map(shown).collect();
+        let n = self.shards.first().map_or(1, |s| s[1]);
+        let missing = if self.shards.iter().all(|s| s[1] == n) {
+            (0..n)
+                .filter(|i| !self.shards.contains(&[*i, n]))
+                .map(|i| shown(&[i, n]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            "the rest".to_owned()
+        };
+        Some(format!(
+            "the summaries cover shard(s) {} of seeds {}..{}, not {missing}",
+            covered.join(", "),
+            self.from,
+            self.from.saturating_add(self.seeds)
+        ))
+    }
+
     /// The probes hit fewer than `min` times, with their hits.
     pub fn under_covered(&self, min: u64) -> Vec<(String, u64)> {
         self.probes
@@ -393,5 +420,29 @@ mod tests {
         assert_eq!(normalise(vec![[2, 4], [0, 4]]), [[0, 4], [2, 4]]);
         assert!(overlaps(&[[0, 2]], &[[2, 4]][0]));
         assert!(!overlaps(&[[0, 2]], &[[1, 4]][0]));
+    }
+
+    /// Proves a summary names the shards it lacks, and says nothing once whole.
+    #[test]
+    fn a_partial_summary_names_its_missing_shards() {
+        let cfg = ExploreConfig {
+            from: 10,
+            seeds: 8,
+            shard: (1, 4),
+            gen: crate::generate::GenConfig::default(),
+            out: None,
+            threads: 1,
+            shrink_budget: crate::shrink::Budget::default(),
+            recheck: crate::explore::Recheck::default(),
+        };
+        let mut summary = Summary::of(&cfg, &[]);
+        assert_eq!(
+            summary.gap().as_deref(),
+            Some("the summaries cover shard(s) 1/4 of seeds 10..18, not 0/4, 2/4, 3/4")
+        );
+        summary.shards = vec![[0, 1]];
+        assert_eq!(summary.gap(), None);
+        summary.shards = vec![[0, 2], [1, 4]];
+        assert!(summary.gap().is_some_and(|g| g.ends_with("not the rest")));
     }
 }

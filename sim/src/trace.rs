@@ -67,7 +67,7 @@ pub enum What {
         /// The HTTP status of the second request (`0`: no reply).
         status: u16,
     },
-    /// A keeper's stream of a job showed a `: keep-alive` comment (SPEC §3): when the server
+    /// A keeper's stream of a job showed a `: keep-alive` comment (docs/spec.md §3): when the server
     /// last proved it was alive, which the timeliness checker judges.
     KeepAlive {
         /// Index of the job in the scenario.

@@ -3,7 +3,7 @@
 //! keeper library, faults fired at their simulated time, and a settle phase that lets the
 //! system reach quiescence before the final state of every process is recorded.
 //!
-//! SPEC §8a is followed to the letter: tokio's RNG is seeded from the scenario seed (the
+//! docs/spec.md §8a is followed to the letter: tokio's RNG is seeded from the scenario seed (the
 //! build sets `--cfg tokio_unstable`), the epoch is fixed, every random choice of the system
 //! comes from one RNG seeded from the seed, and nothing reads the wall clock.
 

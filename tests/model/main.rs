@@ -10,7 +10,7 @@
 //! [`world::run`] is one execution: a creator registers job J and narrates, its client
 //! streams it (take, start, drain, terminal from the state, `stream_finished`) while a
 //! duplicate stream request, a `DELETE`, and J's TTL timer race it, and job K lives its
-//! whole life on the same hub. [`properties`] checks SPEC §4 on the outcome: isolation, a
+//! whole life on the same hub. [`properties`] checks docs/spec.md §4 on the outcome: isolation, a
 //! single receiver, the terminal derived from the final state, at-most-once, an expired job
 //! never ran, every accepted event read and every dropped one announced, the waiting path
 //! never dropping, terminal states final, nothing left behind. The tests run thousands of
@@ -452,8 +452,14 @@ fn each_property_fires_on_an_outcome_that_breaks_it() {
 
     let mut orphan = correct();
     orphan.handoff.taken = false;
-    assert_eq!(names(properties::one_owner_of_the_reply(&orphan)), ["handoff"]);
+    assert_eq!(
+        names(properties::one_owner_of_the_reply(&orphan)),
+        ["handoff"]
+    );
     let mut both = correct();
     both.handoff.refused_to_giver = true;
-    assert_eq!(names(properties::one_owner_of_the_reply(&both)), ["handoff"]);
+    assert_eq!(
+        names(properties::one_owner_of_the_reply(&both)),
+        ["handoff"]
+    );
 }

@@ -1,4 +1,4 @@
-//! The properties of SPEC §4 that every execution of the model must keep, as checks over
+//! The properties of docs/spec.md §4 that every execution of the model must keep, as checks over
 //! its [`Outcome`]. Each returns the violations it finds, named so that a failure message
 //! (and the list of known findings in `main.rs`) can tell them apart.
 
@@ -59,7 +59,7 @@ pub fn one_owner_of_the_reply(o: &Outcome) -> Vec<Violation> {
 }
 
 /// `isolation` — no delivery to another job: every event on J's streams was emitted for J,
-/// every event on K's for K (SPEC §4.3, historical bug 2).
+/// every event on K's for K (docs/spec.md §4.3, historical bug 2).
 pub fn isolation(o: &Outcome) -> Vec<Violation> {
     let mut found = Vec::new();
     let streams = o
@@ -87,10 +87,10 @@ pub fn isolation(o: &Outcome) -> Vec<Violation> {
 
 /// `single-receiver` — the receiver is taken once: at most one stream request for J gets
 /// it, and a request is told "already taken" (409) for a live job only if another request
-/// got it (SPEC §4.2).
+/// got it (docs/spec.md §4.2).
 ///
 /// `taken-instead-of-unknown` — a request told "already taken" although no request got the
-/// receiver and J was ending (terminal, or gone, right after the refusal): SPEC §2 answers
+/// receiver and J was ending (terminal, or gone, right after the refusal): docs/spec.md §2 answers
 /// 404 for an expired or finished job. A finding of this model (see `main.rs`).
 pub fn single_receiver(o: &Outcome) -> Vec<Violation> {
     let took = o.streams_j.iter().filter(|s| s.take.is_ok()).count();
@@ -121,7 +121,7 @@ pub fn single_receiver(o: &Outcome) -> Vec<Violation> {
 
 /// `terminal` — the terminal a stream sends is derived from the job's final state: the
 /// state it reads once its channel has ended is already terminal (never "closed before the
-/// job ended") and is the state the job keeps (SPEC §3-4, historical bug 7).
+/// job ended") and is the state the job keeps (docs/spec.md §3-4, historical bug 7).
 pub fn terminal_from_final_state(o: &Outcome) -> Vec<Violation> {
     let mut found = Vec::new();
     let streams = o
@@ -168,7 +168,7 @@ pub fn terminal_from_final_state(o: &Outcome) -> Vec<Violation> {
 }
 
 /// `at-most-once` — the payload is handed out at most once: at most one `start` returns it
-/// (SPEC §4, the at-most-once invariant).
+/// (docs/spec.md §4, the at-most-once invariant).
 pub fn at_most_once(o: &Outcome) -> Vec<Violation> {
     let starts = o.streams_j.iter().filter(|s| s.started).count();
     if starts > 1 {
@@ -183,7 +183,7 @@ pub fn at_most_once(o: &Outcome) -> Vec<Violation> {
 
 /// `expired-after-start` — an expired job executed nothing: expiry is for a job whose
 /// client never connected, so a job whose payload was handed out never ends `expired`
-/// (SPEC §4.4). A finding of this model (see `main.rs`).
+/// (docs/spec.md §4.4). A finding of this model (see `main.rs`).
 pub fn expired_jobs_never_ran(o: &Outcome) -> Vec<Violation> {
     if o.final_j == JobState::Expired && o.streams_j.iter().any(|s| s.started) {
         vec![violation(
@@ -198,7 +198,7 @@ pub fn expired_jobs_never_ran(o: &Outcome) -> Vec<Violation> {
 /// `delivery` — nothing is lost unannounced: the stream holding a job's receiver reads
 /// every event the hub accepted into that job's channel — those emitted between register
 /// and take included — in `seq` order, and every event the synchronous path dropped from the
-/// full buffer is announced by a `lagged` event covering exactly its gap (SPEC §3, §4.1,
+/// full buffer is announced by a `lagged` event covering exactly its gap (docs/spec.md §3, §4.1,
 /// §4.3).
 pub fn delivered_events_are_read(o: &Outcome) -> Vec<Violation> {
     let mut found = Vec::new();
@@ -250,8 +250,8 @@ pub fn delivered_events_are_read(o: &Outcome) -> Vec<Violation> {
 }
 
 /// `backpressure` — the waiting path never drops: an executor's `send_wait` is delivered,
-/// or finds no channel (its job ended under it), never dropped for a full buffer (SPEC
-/// §4.3, historical bug 13).
+/// or finds no channel (its job ended under it), never dropped for a full buffer
+/// (docs/spec.md §4.3, historical bug 13).
 pub fn waiting_sends_never_drop(o: &Outcome) -> Vec<Violation> {
     o.waiting_sends
         .iter()
@@ -271,7 +271,7 @@ fn read_seqs(seen: &StreamSeen) -> Vec<u64> {
 
 /// `final` — a terminal state is final: a `DELETE` answered 200 leaves J cancelled and an
 /// expiry leaves it expired, whatever ends later (a late completion cannot overwrite a
-/// cancel: SPEC §4, historical bug 11).
+/// cancel: docs/spec.md §4, historical bug 11).
 pub fn terminal_states_are_final(o: &Outcome) -> Vec<Violation> {
     let mut found = Vec::new();
     if o.cancel.is_ok() && o.final_j != JobState::Cancelled {
@@ -293,7 +293,7 @@ pub fn terminal_states_are_final(o: &Outcome) -> Vec<Violation> {
 }
 
 /// `cleanup` — nothing is left behind: once every thread is done, the hub holds no channel
-/// and the registry no job (SPEC §4.4; historical bugs 1, 9).
+/// and the registry no job (docs/spec.md §4.4; historical bugs 1, 9).
 pub fn nothing_left_behind(o: &Outcome) -> Vec<Violation> {
     if (o.live_channels, o.live_jobs) == (0, 0) {
         Vec::new()

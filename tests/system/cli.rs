@@ -56,6 +56,29 @@ async fn unreachable_queen_and_usage_errors_have_their_own_codes() {
     assert_eq!(rbee(&["no-such-command"]).await.0, 64);
 }
 
+/// Proves `rbee model` and `rbee worker` without `--hive` are usage errors (64) that say
+/// what to give, before any request (they used to ask the queen for a hive named
+/// `localhost` and report its 404).
+#[tokio::test]
+async fn model_and_worker_commands_need_a_hive() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    for args in [
+        &["model", "ls"][..],
+        &["worker", "ls"],
+        &["model", "get", "m"],
+    ] {
+        let (code, out, err) = rbee(&[args, &["--queen", &url]].concat()).await;
+        assert_eq!(code, 64, "{args:?}: {err}");
+        assert!(err.contains("needs --hive NAME"), "{args:?}: {err}");
+        assert!(!err.contains("localhost"), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
+}
+
 /// Starts `rbee ARGS --listen 127.0.0.1:0` and returns the process (killed on drop) and
 /// the address it printed on stderr.
 async fn serve_process(args: &[&str]) -> (tokio::process::Child, rbee::dial::Endpoint) {

@@ -1,4 +1,4 @@
-//! Many keepers at once: channels are job-scoped (SPEC §4.3), never shared.
+//! Many keepers at once: channels are job-scoped (docs/spec.md §4.3), never shared.
 
 use crate::harness::*;
 use rbee::hive::expected_tokens;

@@ -1,4 +1,4 @@
-//! SPEC §2's error table, row by row: each refusal has its status, a JSON body
+//! docs/spec.md §2's error table, row by row: each refusal has its status, a JSON body
 //! `{"error": "<message>"}`, and creates nothing (0 channels, 0 jobs on queen and hive).
 
 use crate::harness::*;

@@ -1,5 +1,5 @@
 //! The harness: real queen and hive nodes on ephemeral loopback ports, keepers for them,
-//! raw HTTP helpers, and the checks every job stream must pass (SPEC §3).
+//! raw HTTP helpers, and the checks every job stream must pass (docs/spec.md §3).
 //!
 //! Everything a test waits for is bounded: [`eventually`] polls with short tokio sleeps and
 //! panics after [`PATIENCE`]; keepers give up after their own 15 s silence limit.
@@ -28,7 +28,7 @@ pub const HIVE: &str = "hive-a";
 /// How long [`eventually`] waits before it fails the test.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
-/// How the queen reaches its hive (SPEC §1, §6).
+/// How the queen reaches its hive (docs/spec.md §1, §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// A hive process of its own, reached over HTTP.
@@ -480,7 +480,7 @@ fn is_plumbing(n: &Narration) -> bool {
 }
 
 impl Run {
-    /// The stream's form (SPEC §3): events belong to this job, `seq` runs 0, 1, 2, ...
+    /// The stream's form (docs/spec.md §3): events belong to this job, `seq` runs 0, 1, 2, ...
     /// without gaps or `lagged`, the first is this process's `job_create`, and there is
     /// exactly one terminal, last, matching the outcome.
     #[track_caller]
@@ -688,7 +688,7 @@ pub struct RawEvent {
     pub event: String,
     /// `id:` value, if any.
     pub id: Option<String>,
-    /// Every `data:` line (the SPEC allows exactly one).
+    /// Every `data:` line (docs/spec.md §3 allows exactly one).
     pub data: Vec<String>,
 }
 

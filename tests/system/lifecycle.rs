@@ -1,5 +1,5 @@
-//! The channel and job life cycle (SPEC §4) and its terminal markers (§3): disconnect, TTL,
-//! late connect, cancel — each pinned to the historical bug of SPEC §10 it once was.
+//! The channel and job life cycle (docs/spec.md §4) and its terminal markers (§3): disconnect, TTL,
+//! late connect, cancel — each pinned to the historical bug of docs/spec.md §10 it once was.
 
 use crate::harness::*;
 use rbee::dial::TcpDial;
@@ -392,7 +392,7 @@ async fn a_keeper_whose_connection_breaks_sees_lost_and_the_job_is_cancelled() {
 }
 
 /// A worker outlives the job that spawned it and keeps narrating with that job's id
-/// (SPEC §2, `worker_spawn`). Its lines after the job ended have no channel: they are
+/// (docs/spec.md §2, `worker_spawn`). Its lines after the job ended have no channel: they are
 /// dropped and counted on the process that runs the worker, and never reach the stream of
 /// another job running there at the time (a global or "nearest" channel would deliver
 /// them: historical bug 2's cross-talk).

@@ -1,4 +1,4 @@
-//! Narration as the wire shows it (SPEC §3) and as the process log shows it (§5).
+//! Narration as the wire shows it (docs/spec.md §3) and as the process log shows it (§5).
 
 use crate::harness::*;
 use serde_json::{json, Value};
@@ -49,7 +49,7 @@ async fn narration_is_traced_under_rbee_narration_with_its_job_id() {
 }
 
 /// On the wire every event is one `event:` + one single-line `data:`; narration and data
-/// carry `id: <seq>` and exactly the SPEC's JSON fields; `event: done` / `data: [DONE]`
+/// carry `id: <seq>` and exactly the JSON fields of docs/spec.md §3; `event: done` / `data: [DONE]`
 /// appears exactly once, last — tokens reading `[DONE]` travel inside JSON.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wire_format_is_single_line_events_with_one_terminal_last() {

@@ -1,4 +1,4 @@
-//! One full job per operation, checked against its narration contract (SPEC §2), in both
+//! One full job per operation, checked against its narration contract (docs/spec.md §2), in both
 //! distributed and integrated mode: the keeper-visible stream must be the same.
 
 use crate::harness::*;

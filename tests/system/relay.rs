@@ -1,4 +1,4 @@
-//! The queen → hive relay (SPEC §6) and the backpressure it relies on (§4.3).
+//! The queen → hive relay (docs/spec.md §6) and the backpressure it relies on (§4.3).
 
 use crate::harness::*;
 use rbee::dial::Endpoint;

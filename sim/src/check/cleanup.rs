@@ -5,7 +5,7 @@
 //! jobs stayed forever, the registry never shrank) and the hive half of bug 11 (a queen
 //! cancel that never reached the hive). The TTL removes a forgotten hive job in the end, so
 //! quiescence alone cannot see the second. Every hive job is the queen's: the relay streams
-//! it, or cancels it when its queen job ended first (SPEC §2 `DELETE`, §6). So a hive job
+//! it, or cancels it when its queen job ended first (docs/spec.md §2 `DELETE`, §6). So a hive job
 //! that *expires* was forgotten, unless a fault cut the queen's path to that hive (a
 //! partition or hold of the two, a crash or restart of either) before the expiry. Where the
 //! queen had recorded the hive job's id and its job was cancelled while the hive job was
@@ -151,7 +151,7 @@ fn forgotten_hive_jobs(trace: &Trace, records: &[HostRecord<'_>]) -> Vec<Violati
                                     format!(
                                         "hive job {job} expired, though its queen job was \
                                          cancelled at {cancelled_at} ms while it waited: the \
-                                         cancel never reached the hive (SPEC §2 DELETE, §6)"
+                                         cancel never reached the hive (docs/spec.md §2 DELETE, §6)"
                                     ),
                                 );
                             }
@@ -166,7 +166,7 @@ fn forgotten_hive_jobs(trace: &Trace, records: &[HostRecord<'_>]) -> Vec<Violati
                                 format!(
                                     "hive job {job} expired, though nothing cut the queen from \
                                      hive '{}': every hive job is the queen's, which streams it \
-                                     or cancels it (SPEC §6), so the queen forgot this one",
+                                     or cancels it (docs/spec.md §6), so the queen forgot this one",
                                     r.host
                                 ),
                             );

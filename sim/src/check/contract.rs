@@ -1,6 +1,6 @@
-//! **contract** — a job that ends `done` delivered its operation's full narration per SPEC
-//! §2 (every progress line, log line and token) and nothing else, in distributed and
-//! integrated mode alike.
+//! **contract** — a job that ends `done` delivered its operation's full narration per
+//! docs/spec.md §2 (every progress line, log line and token) and nothing else, in
+//! distributed and integrated mode alike.
 //!
 //! Guards against historical bugs 4, 5 and 12: a narration context never set (empty
 //! streams), sub-task output lost by `tokio::spawn`, and relays that re-narrated (a hive's
@@ -88,7 +88,7 @@ fn allowed_extra(op: &Operation) -> &'static [&'static str] {
 }
 
 /// Lines a job may lose to a full buffer: the only ones emitted on the synchronous path
-/// (SPEC §4.3), a worker's, which never waits for a reader.
+/// (docs/spec.md §4.3), a worker's, which never waits for a reader.
 fn droppable(action: &str) -> bool {
     matches!(action, "worker_startup" | "worker_log")
 }

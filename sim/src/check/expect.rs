@@ -1,6 +1,6 @@
 //! **expect** — each job's outcome is the one its scenario line demands (`expect`).
 //!
-//! Not a SPEC §9 invariant but the scenario author's own assertion: it pins a regression
+//! Not a docs/spec.md §9 invariant but the scenario author's own assertion: it pins a regression
 //! scenario to the behaviour it documents (e.g. "a job on a partitioned hive ends in error").
 //!
 //! Matching follows what a user means: `error` is met by any failure the keeper sees (an

@@ -1,14 +1,14 @@
-//! **failure-form** — a failure looks the way SPEC says it must, not merely "some failure".
+//! **failure-form** — a failure looks the way docs/spec.md says it must, not merely "some failure".
 //!
 //! - A keeper loses its connection (`lost`) only when its own path to the queen was cut: a
 //!   partition or hold between keeper and queen, or the queen crashed or restarted. A lost
-//!   hive, a silent relay, a missed deadline are the queen's to report: SPEC §3 and §6 give
+//!   hive, a silent relay, a missed deadline are the queen's to report: docs/spec.md §3 and §6 give
 //!   them an `error` marker naming the hive, and the queen's keep-alives keep the keeper's
 //!   stream alive meanwhile. A keeper that reports `lost` anyway saw silence where a marker
 //!   was due (a keep-alive interval as long as the reader's silence limit, a reader that
 //!   ignores keep-alives, a relay that never gives up).
 //! - A forwarded job that fails for any other reason than its hive job's own error (the
-//!   hive's message, passed through as SPEC §6 says) failed in the relay — the hive was
+//!   hive's message, passed through as docs/spec.md §6 says) failed in the relay — the hive was
 //!   unreachable, lost, silent or late — and its message names that hive.
 //! - A keeper streaming from a queen that crashes before the job ended there sees `lost`
 //!   (nothing else can reach it; a marker sent before the crash may still arrive after it).
@@ -70,7 +70,7 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
         if outcome == "lost" && !before_end().any(|f| f.cuts_keeper(keeper)) {
             v(format!(
                 "the keeper lost its stream ({message}) though nothing cut it from the queen: \
-                 a failure behind the queen must reach it as an error marker (SPEC §3, §6)"
+                 a failure behind the queen must reach it as an error marker (docs/spec.md §3, §6)"
             ));
         }
         let streaming_since = k.received.first().map(|(t, _)| *t);
@@ -109,7 +109,7 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
                 };
                 v(format!(
                     "the job failed in the relay to hive '{hive}'{cut} with \"{message}\", \
-                     which does not name the hive (SPEC §6)"
+                     which does not name the hive (docs/spec.md §6)"
                 ));
             }
         }

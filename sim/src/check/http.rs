@@ -1,4 +1,4 @@
-//! **http** — every request a keeper or the queen's relay makes gets the SPEC §2 status for
+//! **http** — every request a keeper or the queen's relay makes gets the docs/spec.md §2 status for
 //! the state its job is in at that moment, and a refused request changes nothing.
 //!
 //! Each process records a `request` and its `reply` around the one synchronous step that
@@ -64,7 +64,7 @@ impl Known {
         }
     }
 
-    /// The status SPEC §2 gives a request on this job.
+    /// The status docs/spec.md §2 gives a request on this job.
     fn status(&self, route: Route) -> u16 {
         match route {
             Route::Stream if !self.channel => 404,
@@ -210,7 +210,7 @@ fn judge(
                 }
                 201 | 400 | 404 | 413 => {}
                 other => v(format!(
-                    "a submit answered {other}, a status SPEC §2 does not give a submit"
+                    "a submit answered {other}, a status docs/spec.md §2 does not give a submit"
                 )),
             }
         }
@@ -232,7 +232,7 @@ fn judge(
                             k.taken
                         )
                     });
-                v(format!("{route} answered {status}, SPEC §2 gives {want} for the job as it was ({state})"));
+                v(format!("{route} answered {status}, docs/spec.md §2 gives {want} for the job as it was ({state})"));
             }
             let did = |name: &str| changed.iter().any(|c| c.starts_with(name));
             match (request.route, status) {
@@ -320,7 +320,7 @@ fn keeper_side(scenario: &Scenario, trace: &Trace, out: &mut Vec<Violation>) {
             t: e.t,
             host: keeper.to_owned(),
             job: job.map(|j| format!("#{j}")).unwrap_or_default(),
-            message: format!("{what} got {status}; SPEC §2 gives {allowed:?}"),
+            message: format!("{what} got {status}; docs/spec.md §2 gives {allowed:?}"),
         });
     }
 }
@@ -379,7 +379,8 @@ mod tests {
         });
         let v = check(&scenario, &wrong);
         assert!(
-            v.iter().any(|v| v.message.contains("SPEC §2 gives 200")),
+            v.iter()
+                .any(|v| v.message.contains("docs/spec.md §2 gives 200")),
             "{v:?}"
         );
         assert!(
@@ -418,8 +419,9 @@ mod tests {
         ));
         let v = check(&scenario, &broken);
         assert!(
-            v.iter()
-                .any(|v| v.message.contains("cancel answered 200, SPEC §2 gives 404")),
+            v.iter().any(|v| v
+                .message
+                .contains("cancel answered 200, docs/spec.md §2 gives 404")),
             "{v:?}"
         );
     }

@@ -1,4 +1,4 @@
-//! The invariant checkers of SPEC §9, one module each, all pure functions over a recorded
+//! The invariant checkers of docs/spec.md §9, one module each, all pure functions over a recorded
 //! [`Trace`] and its [`Scenario`]. Each returns violations naming job, host and simulated
 //! time; each has a unit test on a hand-made violating trace proving it fires.
 
@@ -34,7 +34,7 @@ use std::fmt;
 /// One broken invariant, at a place and time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    /// The invariant's id (SPEC §9), e.g. `isolation`.
+    /// The invariant's id (docs/spec.md §9), e.g. `isolation`.
     pub invariant: &'static str,
     /// Simulated time in ms.
     pub t: u64,
@@ -60,10 +60,11 @@ impl fmt::Display for Violation {
 pub type Checker = fn(&Scenario, &Trace) -> Vec<Violation>;
 
 /// One invariant: its id, its checker, and the probes ([`crate::coverage::PROBES`]) whose
-/// hits are the situations it is about — a run that hits none of them checked it vacuously.
+/// hits are the rare situations it is about — a run that hits none of them checked it on
+/// plain cases only (for `terminal`: streams that each ended with their one marker).
 #[derive(Clone, Copy, Debug)]
 pub struct Invariant {
-    /// Its id (SPEC §9), as reports name it.
+    /// Its id (docs/spec.md §9), as reports name it.
     pub name: &'static str,
     /// The checker.
     pub check: Checker,

@@ -1,5 +1,5 @@
-//! **relay** — a forwarded job's queen stream is its hive stream, transformed only as SPEC
-//! §3 and §6 say. For every forward the trace records (queen job Q → hive job H), the
+//! **relay** — a forwarded job's queen stream is its hive stream, transformed only as
+//! docs/spec.md §3 and §6 say. For every forward the trace records (queen job Q → hive job H), the
 //! keeper's view of Q is compared with what H's hive emitted:
 //!
 //! - every hive narration and data event appears once, in order, with the hive's actor and

@@ -1,4 +1,4 @@
-//! **timeliness** — the timers of SPEC §3 and §4 hold within one tick (plus the network's
+//! **timeliness** — the timers of docs/spec.md §3 and §4 hold within one tick (plus the network's
 //! own delay, for what a keeper sees through it):
 //!
 //! - **keep-alive**: a keeper's stream never goes more than 5 s without an event or a
@@ -28,9 +28,9 @@ use rbee::ids::JobId;
 use rbee::observer::{HubRecord, JobState};
 use std::collections::BTreeMap;
 
-/// SPEC §3: a stream sends a keep-alive after this long without an event.
+/// docs/spec.md §3: a stream sends a keep-alive after this long without an event.
 pub const KEEP_ALIVE_MS: u64 = 5_000;
-/// SPEC §3: a reader that gets nothing for this long treats its peer as lost.
+/// docs/spec.md §3: a reader that gets nothing for this long treats its peer as lost.
 pub const SILENCE_MS: u64 = 15_000;
 /// The longest one message spends on a simulated link (turmoil's default bound).
 pub const LINK_MS: u64 = 100;

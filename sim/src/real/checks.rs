@@ -1,4 +1,4 @@
-//! The invariants of SPEC §9 as far as a client can see them: a real run has no hub
+//! The invariants of docs/spec.md §9 as far as a client can see them: a real run has no hub
 //! records (they live inside the processes), only what the keepers received.
 //!
 //! Every checker of [`crate::check::CHECKERS`] gets a row in [`REAL_CHECKS`] saying how a

@@ -42,14 +42,19 @@ pub fn find_rbee(beside: &Path) -> Result<PathBuf, String> {
     let dir = beside.parent().unwrap_or(Path::new("."));
     let path = dir.join(format!("rbee{}", std::env::consts::EXE_SUFFIX));
     if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "cannot find the rbee binary at {}: build it with `cargo build -p rbee` (same \
-             profile as rbee-sim), or set {RBEE_BIN}",
-            path.display()
-        ))
+        return Ok(path);
     }
+    // The build that puts rbee beside this rbee-sim: cargo names the directory by profile.
+    let build = match dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "cargo build --workspace".to_owned(),
+        Some("release") | None => "cargo build --release --workspace".to_owned(),
+        Some(profile) => format!("cargo build --profile {profile} --workspace"),
+    };
+    Err(format!(
+        "cannot find the rbee binary at {}: `rbee-sim real` starts rbee processes and looks \
+         for rbee beside itself. Build both with `{build}`, or set {RBEE_BIN} to an rbee binary",
+        path.display()
+    ))
 }
 
 /// What to start: the binary and the arguments of one host's process (without `--listen`).

@@ -30,7 +30,7 @@ pub enum Support {
 pub const TOP_KEYS: &[(&str, Support)] = &[
     ("name", Support::Yes),
     ("description", Support::Yes),
-    // Seeds the simulated side of the comparison; real job ids come from the OS (SPEC §2).
+    // Seeds the simulated side of the comparison; real job ids come from the OS (docs/spec.md §2).
     ("seed", Support::Yes),
     ("mode", Support::ProcessSetting),
     ("hives", Support::ProcessSetting),
@@ -41,11 +41,13 @@ pub const TOP_KEYS: &[(&str, Support)] = &[
     ("ttl_ms", Support::ProcessSetting),
     ("jobs", Support::Yes),
     ("faults", Support::Yes),
+    // The keepers make them with the same keeper code against the real queen.
+    ("requests", Support::Yes),
     // The simulator's step size: a real run has no steps, so there is nothing to honour.
     ("tick_ms", Support::Yes),
     (
         "capacity",
-        Support::No("real processes use SPEC's buffer sizes; the rbee binary has no such setting"),
+        Support::No("real processes use the buffer sizes of docs/spec.md §4; the rbee binary has no such setting"),
     ),
     (
         "perturb",
@@ -64,6 +66,15 @@ pub const JOB_KEYS: &[(&str, Support)] = &[
     ("never_connect", Support::Yes),
     ("cancel_at_ms", Support::Yes),
     ("stream_twice", Support::Yes),
+    ("after_end", Support::Yes),
+];
+
+/// Keys of a `[[requests]]` table: the keepers make them with the simulator's own keeper
+/// code, so real runs honour every one.
+pub const REQUEST_KEYS: &[(&str, Support)] = &[
+    ("keeper", Support::Yes),
+    ("at_ms", Support::Yes),
+    ("kind", Support::Yes),
 ];
 
 /// Keys of a `[[faults]]` table (what each fault kind can do is [`fault_support`]).
@@ -204,7 +215,8 @@ pub fn check(
     Ok(())
 }
 
-fn lookup(list: &[(&str, Support)], key: &str) -> Option<Support> {
+/// How `list` says real runs honour `key`, if it names it.
+pub fn lookup(list: &[(&str, Support)], key: &str) -> Option<Support> {
     list.iter().find(|(k, _)| *k == key).map(|(_, s)| *s)
 }
 

@@ -1,4 +1,4 @@
-//! Scenario files (SPEC §7): the topology, the jobs each keeper submits, and the faults.
+//! Scenario files (docs/spec.md §7): the topology, the jobs each keeper submits, and the faults.
 //!
 //! This module owns the scenario *types*; `parse.rs` reads a file with every error pointing
 //! at `file:line` and the key ([`Scenario::load`], [`Scenario::parse`]), and `write.rs` turns
@@ -9,6 +9,8 @@
 
 mod parse;
 mod write;
+
+pub use parse::{FAULT_KEYS, JOB_KEYS, REQUEST_KEYS, TOP_KEYS};
 
 use rbee::operation::Operation;
 use serde::Deserialize;
@@ -43,7 +45,7 @@ pub enum Expect {
     Error,
     /// `cancelled`.
     Cancelled,
-    /// The keeper lost its connection (an extension of SPEC §7: a crashed or cut-off queen).
+    /// The keeper lost its connection (an extension of docs/spec.md §7: a crashed or cut-off queen).
     Lost,
     /// The keeper dropped its stream on purpose (`disconnect_after_events`; extension).
     Detached,
@@ -56,18 +58,21 @@ pub enum Expect {
 }
 
 impl Expect {
+    /// Every value, in the order docs/scenario-format.md lists them: the loader accepts
+    /// exactly these names and its documentation test checks each is documented.
+    pub const ALL: [Self; 8] = [
+        Self::Done,
+        Self::Error,
+        Self::Cancelled,
+        Self::Lost,
+        Self::Detached,
+        Self::NeverConnected,
+        Self::Rejected,
+        Self::Any,
+    ];
+
     pub(crate) fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "done" => Self::Done,
-            "error" => Self::Error,
-            "cancelled" => Self::Cancelled,
-            "lost" => Self::Lost,
-            "detached" => Self::Detached,
-            "never_connected" => Self::NeverConnected,
-            "rejected" => Self::Rejected,
-            "any" => Self::Any,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|e| e.name() == s)
     }
 
     /// As written in a file.
@@ -97,14 +102,14 @@ pub enum Behaviour {
     /// Follow, and send DELETE at this simulated time.
     CancelAt(u64),
     /// Follow, and once the first event arrived ask for the stream a second time (extension
-    /// of SPEC §7, `stream_twice = true`): the second request must be refused (409 while
+    /// of docs/spec.md §7, `stream_twice = true`): the second request must be refused (409 while
     /// the first stream holds the job, 404 once it is gone) and never execute the job again.
     StreamTwice,
 }
 
-/// What a keeper asks of its job once the job ended (`after_end`, an extension of SPEC §7):
+/// What a keeper asks of its job once the job ended (`after_end`, an extension of docs/spec.md §7):
 /// requests for something that is gone, which the server must refuse without changing
-/// anything (SPEC §2: `404` once the job is removed, `409` while it is still terminal).
+/// anything (docs/spec.md §2: `404` once the job is removed, `409` while it is still terminal).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AfterEnd {
     /// `DELETE` the job again (with `cancel_at_ms`, a second `DELETE`).
@@ -132,7 +137,7 @@ impl AfterEnd {
 }
 
 /// A request the server must refuse, which a keeper makes on purpose (`[[requests]]`, an
-/// extension of SPEC §7): each refusal row of SPEC §2, under the same concurrency and
+/// extension of docs/spec.md §7): each refusal row of docs/spec.md §2, under the same concurrency and
 /// faults as the jobs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RequestKind {
@@ -185,7 +190,7 @@ impl RequestKind {
         Self::ALL.into_iter().find(|k| k.name() == s)
     }
 
-    /// The status SPEC §2 gives this request.
+    /// The status docs/spec.md §2 gives this request.
     pub fn status(self) -> u16 {
         match self {
             Self::SubmitOversized => 413,
@@ -244,16 +249,19 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// Every kind, in the order docs/scenario-format.md lists them: the loader accepts
+    /// exactly these names and its documentation test checks each is documented.
+    pub const ALL: [Self; 6] = [
+        Self::Partition,
+        Self::Repair,
+        Self::Hold,
+        Self::Release,
+        Self::Crash,
+        Self::Restart,
+    ];
+
     pub(crate) fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "partition" => Self::Partition,
-            "repair" => Self::Repair,
-            "hold" => Self::Hold,
-            "release" => Self::Release,
-            "crash" => Self::Crash,
-            "restart" => Self::Restart,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|k| k.name() == s)
     }
 
     /// As written in a file.
@@ -312,11 +320,11 @@ pub struct Scenario {
     pub run_for_ms: u64,
     /// Every hive's initial catalogue.
     pub models: Vec<String>,
-    /// Job TTL of every process (`ttl_ms`, an extension of SPEC §7; default SPEC's 60 s).
+    /// Job TTL of every process (`ttl_ms`, an extension of docs/spec.md §7; default docs/spec.md §4's 60 s).
     /// Generated scenarios use 5 s: never-streamed jobs then expire, and the run settles,
     /// 55 simulated seconds sooner, and no invariant depends on the TTL's length.
     pub ttl_ms: u64,
-    /// Buffer of every job channel (`capacity`, an extension; default SPEC's 1,000 on the
+    /// Buffer of every job channel (`capacity`, an extension; default docs/spec.md §4's 1,000 on the
     /// queen and 10,000 on hives). Small buffers make full-buffer paths reachable: waits on
     /// the waiting path, drops and `lagged` on the synchronous one.
     pub capacity: Option<usize>,
@@ -335,7 +343,7 @@ pub struct Scenario {
     pub requests: Vec<RequestPlan>,
 }
 
-/// Default job TTL (SPEC §4).
+/// Default job TTL (docs/spec.md §4).
 pub const DEFAULT_TTL_MS: u64 = 60_000;
 /// Longest accepted job TTL.
 pub const MAX_TTL_MS: u64 = 600_000;
@@ -360,7 +368,7 @@ pub const MAX_RUN_FOR_MS: u64 = 3_600_000;
 pub struct ScenarioError {
     /// The file.
     pub file: String,
-    /// 1-based line.
+    /// 1-based line; 0 when the error is about the file as a whole (it cannot be read).
     pub line: usize,
     /// The key at fault (may be empty when the file is not TOML at all).
     pub key: String,
@@ -370,7 +378,10 @@ pub struct ScenarioError {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
+        if self.line == 0 {
+            // Not about a place in the file (it could not be read at all).
+            write!(f, "{}: {}", self.file, self.message)
+        } else if self.key.is_empty() {
             write!(f, "{}:{}: {}", self.file, self.line, self.message)
         } else {
             write!(

@@ -1,5 +1,11 @@
 //! Reading scenario files: TOML in, a validated [`Scenario`] out, or an error that names the
 //! file, the line and the key. Nothing runs before a file has passed every check here.
+//!
+//! The keys a file may hold are the lists [`TOP_KEYS`], [`JOB_KEYS`], [`FAULT_KEYS`] and
+//! [`REQUEST_KEYS`]
+//! (plus the operation's fields in a job, [`rbee::operation::fields`]): any other key is
+//! refused with the closest listed one as a suggestion, and the documentation test checks
+//! that docs/scenario-format.md describes every listed key.
 
 use super::{
     AfterEnd, Behaviour, Expect, FaultKind, FaultPlan, JobPlan, Mode, RequestKind, RequestPlan,
@@ -8,6 +14,7 @@ use super::{
 };
 use rbee::operation::Operation;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Deserialize)]
@@ -60,7 +67,29 @@ fn default_models() -> Vec<String> {
     vec!["tinyllama".into()]
 }
 
-const JOB_KEYS: [&str; 9] = [
+/// Every top-level key of a scenario file (docs/scenario-format.md, "Top-level keys"). The
+/// loader refuses any other key before reading values.
+pub const TOP_KEYS: [&str; 15] = [
+    "name",
+    "description",
+    "seed",
+    "mode",
+    "hives",
+    "keepers",
+    "run_for_ms",
+    "models",
+    "ttl_ms",
+    "capacity",
+    "perturb",
+    "tick_ms",
+    "jobs",
+    "faults",
+    "requests",
+];
+
+/// Every key of a `[[jobs]]` table besides the operation's fields
+/// (docs/scenario-format.md, "Job keys").
+pub const JOB_KEYS: [&str; 9] = [
     "keeper",
     "at_ms",
     "connect_after_ms",
@@ -72,8 +101,35 @@ const JOB_KEYS: [&str; 9] = [
     "after_end",
 ];
 
-/// The keys of a `[[requests]]` entry.
-const REQUEST_KEYS: [&str; 3] = ["keeper", "at_ms", "kind"];
+/// Every key of a `[[requests]]` table (docs/scenario-format.md, "Request keys").
+pub const REQUEST_KEYS: [&str; 3] = ["keeper", "at_ms", "kind"];
+
+/// Every key of a `[[faults]]` table (docs/scenario-format.md, "Fault keys").
+pub const FAULT_KEYS: [&str; 4] = ["at_ms", "kind", "between", "host"];
+
+/// The listed key closest to `key`, if it is close enough to be what a typo meant.
+fn closest<'a>(key: &str, listed: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    listed
+        .into_iter()
+        .map(|k| (strsim::normalized_damerau_levenshtein(key, k), k))
+        .filter(|(score, _)| *score >= 0.6)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+/// The message for `key`, which none of `groups` (a name and its keys each) lists.
+fn unknown_key(key: &str, place: &str, groups: &[(&str, Vec<&str>)]) -> String {
+    let all = groups.iter().flat_map(|(_, keys)| keys.iter().copied());
+    let hint = closest(key, all).map_or(String::new(), |k| format!("; did you mean `{k}`?"));
+    let lists: Vec<String> = groups
+        .iter()
+        .map(|(name, keys)| format!("{name}: {}", keys.join(", ")))
+        .collect();
+    format!(
+        "unknown key {place}{hint} ({}; see docs/scenario-format.md)",
+        lists.join("; ")
+    )
+}
 
 /// Maps byte offsets and keys to line numbers of one file.
 struct Source<'a> {
@@ -180,7 +236,7 @@ impl Scenario {
             file: file.clone(),
             line: 0,
             key: String::new(),
-            message: format!("cannot read: {e}"),
+            message: format!("cannot read the scenario file: {e}"),
         })?;
         let mut s = Self::parse(&file, &text)?;
         if s.name.is_empty() {
@@ -195,7 +251,7 @@ impl Scenario {
     /// Parses and validates scenario text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Self, ScenarioError> {
         let src = Source { file, text };
-        let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let toml_error = |e: toml::de::Error| {
             let line = e.span().map_or(1, |s| src.line_at(s.start));
             let key = e
                 .message()
@@ -205,7 +261,20 @@ impl Scenario {
                 .unwrap_or("")
                 .to_owned();
             src.err(line, &key, e.message().trim())
-        })?;
+        };
+        let keys: BTreeMap<toml::Spanned<String>, serde::de::IgnoredAny> =
+            toml::from_str(text).map_err(toml_error)?;
+        for key in keys.keys() {
+            if !TOP_KEYS.contains(&key.get_ref().as_str()) {
+                let message = unknown_key(
+                    key.get_ref(),
+                    "at the top level",
+                    &[("top-level keys", TOP_KEYS.to_vec())],
+                );
+                return Err(src.err(src.line_at(key.span().start), key.get_ref(), message));
+            }
+        }
+        let raw: RawFile = toml::from_str(text).map_err(toml_error)?;
         let mut jobs = Vec::new();
         for spanned in &raw.jobs {
             jobs.push(parse_job(&src, spanned.get_ref(), &spanned.span())?);
@@ -399,6 +468,19 @@ fn parse_job(
     table: &toml::Table,
     span: &std::ops::Range<usize>,
 ) -> Result<JobPlan, ScenarioError> {
+    for key in table.keys() {
+        if !JOB_KEYS.contains(&key.as_str()) && !rbee::operation::fields().any(|f| f == key) {
+            let message = unknown_key(
+                key,
+                "in a job",
+                &[
+                    ("job keys", JOB_KEYS.to_vec()),
+                    ("operation fields", rbee::operation::fields().collect()),
+                ],
+            );
+            return Err(src.err(src.key_line(span, key), key, message));
+        }
+    }
     let keeper = get_str(src, table, span, "keeper")?
         .ok_or_else(|| {
             src.err(
@@ -416,7 +498,10 @@ fn parse_job(
             src.err(
                 src.key_line(span, "expect"),
                 "expect",
-                format!("'{e}' is not one of done, error, cancelled, lost, any"),
+                format!(
+                    "'{e}' is not one of {}",
+                    Expect::ALL.map(Expect::name).join(", ")
+                ),
             )
         })?,
     };
@@ -510,14 +595,12 @@ fn parse_request(
 ) -> Result<RequestPlan, ScenarioError> {
     for key in table.keys() {
         if !REQUEST_KEYS.contains(&key.as_str()) {
-            return Err(src.err(
-                src.key_line(span, key),
+            let message = unknown_key(
                 key,
-                format!(
-                    "unknown key in a request (expected {})",
-                    REQUEST_KEYS.join(", ")
-                ),
-            ));
+                "in a request",
+                &[("request keys", REQUEST_KEYS.to_vec())],
+            );
+            return Err(src.err(src.key_line(span, key), key, message));
         }
     }
     let keeper = get_str(src, table, span, "keeper")?
@@ -558,12 +641,9 @@ fn parse_fault(
     span: &std::ops::Range<usize>,
 ) -> Result<FaultPlan, ScenarioError> {
     for key in table.keys() {
-        if !["at_ms", "kind", "between", "host"].contains(&key.as_str()) {
-            return Err(src.err(
-                src.key_line(span, key),
-                key,
-                "unknown key in a fault (expected at_ms, kind, between, host)",
-            ));
+        if !FAULT_KEYS.contains(&key.as_str()) {
+            let message = unknown_key(key, "in a fault", &[("fault keys", FAULT_KEYS.to_vec())]);
+            return Err(src.err(src.key_line(span, key), key, message));
         }
     }
     let at_ms = get_u64(src, table, span, "at_ms")?.unwrap_or(0);
@@ -573,7 +653,10 @@ fn parse_fault(
         src.err(
             src.key_line(span, "kind"),
             "kind",
-            format!("'{kind_s}' is not one of partition, repair, hold, release, crash, restart"),
+            format!(
+                "'{kind_s}' is not one of {}",
+                FaultKind::ALL.map(FaultKind::name).join(", ")
+            ),
         )
     })?;
     let hosts = if kind.is_link() {
@@ -644,14 +727,14 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_key() {
         let cases: [(String, usize, &str, &str); 13] = [
-            (format!("{HEAD}bogus = 1\n"), 4, "bogus", "unknown field"),
+            (format!("{HEAD}bogus = 1\n"), 4, "bogus", "unknown key at the top level"),
             (format!("{HEAD}run_for_ms = 0\n"), 4, "run_for_ms", "must be 1 to"),
             (format!("{HEAD}ttl_ms = 0\n"), 4, "ttl_ms", "must be 1 to"),
             (format!("{HEAD}capacity = 0\n"), 4, "capacity", "must be 1 to"),
             (format!("{HEAD}tick_ms = 101\n"), 4, "tick_ms", "must be 1 to"),
             (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"status\"\nstream_twice = true\nnever_connect = true\n"), 8, "stream_twice", "at most one"),
             (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_get\"\nhive_id = \"hive-a\"\n"), 7, "operation", "missing field `model`"),
-            (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"status\"\ncolour = \"red\"\n"), 8, "colour", "unknown field `colour`"),
+            (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"status\"\ncolour = \"red\"\n"), 8, "colour", "unknown key in a job"),
             (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_list\"\nhive_id = \"hive-z\"\n"), 8, "hive_id", "unknown hive 'hive-z'"),
             (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"status\"\nnever_connect = true\ncancel_at_ms = 3\n"), 8, "never_connect", "at most one"),
             (format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"status\"\nat_ms = -4\n"), 8, "at_ms", "non-negative"),
@@ -668,6 +751,93 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    /// Proves a mistyped key is refused naming the key as written, its line, the closest
+    /// listed key and the keys its place allows, at the top level, in a job (where the
+    /// operation's fields count too) and in a fault; a key nothing resembles gets no guess.
+    #[test]
+    fn a_mistyped_key_is_named_with_a_suggestion() {
+        let job = |line: &str| {
+            format!("{HEAD}\n[[jobs]]\nkeeper = \"alice\"\noperation = \"status\"\n{line}\n")
+        };
+        let cases = [
+            (
+                format!("{HEAD}keeprs = [\"bob\"]\n"),
+                4,
+                "keeprs",
+                "`keepers`",
+            ),
+            (job("expekt = \"done\""), 8, "expekt", "`expect`"),
+            (
+                format!("{HEAD}\n[[jobs]]\nkeepr = \"alice\"\noperation = \"status\"\n"),
+                6,
+                "keepr",
+                "`keeper`",
+            ),
+            (job("chunk = 3"), 8, "chunk", "`chunks`"),
+            (
+                format!("{HEAD}\n[[faults]]\nkind = \"crash\"\nhots = \"hive-a\"\n"),
+                7,
+                "hots",
+                "`host`",
+            ),
+        ];
+        for (text, line, key, guess) in cases {
+            let e = err(&text);
+            assert_eq!((e.line, e.key.as_str()), (line, key), "{e}\n{text}");
+            assert!(e.message.contains(&format!("did you mean {guess}?")), "{e}");
+            assert!(e.message.contains("docs/scenario-format.md"), "{e}");
+        }
+        let e = err(&job("expekt = \"done\""));
+        for listed in ["at_ms", "expect", "keeper", "hive_id", "max_tokens"] {
+            assert!(e.message.contains(listed), "{listed} not listed: {e}");
+        }
+        let e = err(&job("zzzzzz = 1"));
+        assert!(!e.message.contains("did you mean"), "{e}");
+        assert!(e.message.starts_with("unknown key in a job"), "{e}");
+    }
+
+    /// Proves the key lists are the parser's whole vocabulary: every listed top-level key is
+    /// a field of the file's struct, and serde's own list of those fields is exactly
+    /// [`TOP_KEYS`] (a field added to the struct but not to the list could never be used).
+    #[test]
+    fn the_top_level_list_is_exactly_the_files_fields() {
+        for key in TOP_KEYS {
+            let text = format!("{key} = {{ x = 1 }}\n");
+            let e = toml::from_str::<RawFile>(&text)
+                .err()
+                .expect("a table fits no field");
+            assert!(!e.message().contains("unknown field"), "{key}: {e}");
+        }
+        let e = toml::from_str::<RawFile>("not_a_key = 1\n")
+            .err()
+            .expect("unknown");
+        let listed: Vec<&str> = e
+            .message()
+            .split_once("expected one of")
+            .expect("serde lists the fields")
+            .1
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .collect();
+        let mut want = TOP_KEYS.to_vec();
+        want.sort_unstable();
+        let mut got = listed.clone();
+        got.sort_unstable();
+        assert_eq!(got, want, "{e}");
+    }
+
+    /// Proves a file that cannot be read is reported without a line number.
+    #[test]
+    fn an_unreadable_file_is_named_without_a_line() {
+        let e = Scenario::load(Path::new("no/such/scenario.toml")).expect_err("missing");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("no/such/scenario.toml: cannot read the scenario file: "),
+            "{text}"
+        );
     }
 
     #[test]

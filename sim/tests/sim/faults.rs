@@ -1,4 +1,4 @@
-//! Each fault kind changes the run the way SPEC §6/§8a says it must — and never makes the
+//! Each fault kind changes the run the way docs/spec.md §6/§8a says it must — and never makes the
 //! system hang until the time limit.
 
 use super::harness::*;

@@ -172,3 +172,35 @@ fn an_explore_failure_line_names_the_logging_option() {
         "{text}"
     );
 }
+
+/// Proves the log excerpt that README.md quotes under "Logs in simulated time" is what
+/// `rbee-sim replay scenarios/basic_distributed.toml --log FILE` writes, line for line (it
+/// had fallen behind the log once the relay's timing moved).
+#[test]
+fn the_readme_log_excerpt_is_the_real_log() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let after = &readme[readme
+        .find("Queen and hive lines interleave")
+        .expect("the README's log section")..];
+    let block = &after[after.find("```text\n").expect("a text block") + 8..];
+    let excerpt: Vec<&str> = block[..block.find("```").expect("its end")]
+        .lines()
+        .collect();
+    assert!(excerpt.len() >= 4, "{excerpt:?}");
+    let log = temp("readme.log");
+    let out = replay(
+        &repo("scenarios/basic_distributed.toml"),
+        &["--log", log.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for line in excerpt {
+        assert!(
+            lines.contains(&line),
+            "README.md quotes a log line that the log does not have:\n{line}\n(the log: {})",
+            log.display()
+        );
+    }
+}

@@ -4,11 +4,13 @@
 
 mod cli;
 mod coverage;
+mod docs;
 mod explore;
 mod faults;
 mod harness;
 mod logs;
 mod properties;
+mod readme;
 mod real;
 mod scenarios;
 mod snapshots;

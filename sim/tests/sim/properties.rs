@@ -1,4 +1,4 @@
-//! Property tests: every SPEC §9 invariant on random concurrent workloads under faults, a
+//! Property tests: every docs/spec.md §9 invariant on random concurrent workloads under faults, a
 //! fresh simulation per case, failures shrunk to a minimal scenario printed as TOML with
 //! the `rbee-sim replay` line that reproduces it.
 //!

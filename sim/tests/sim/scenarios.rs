@@ -68,7 +68,7 @@ fn a_different_seed_gives_a_different_trace() {
     assert!(violations(&s, &a).is_empty() && violations(&s, &b).is_empty());
 }
 
-/// Proves `expect` reads as a SPEC-only author means it: a dropped stream's job is
+/// Proves `expect` reads as an author who knows only docs/spec.md §7 means it: a dropped stream's job is
 /// `cancelled` (on the queen) and a keeper that lost the queen has an `error`.
 #[test]
 fn expect_accepts_the_spec_words_for_dropped_and_lost_streams() {

@@ -1,4 +1,4 @@
-//! **semantics** — every job's result is one that a sequential model of SPEC §2 allows: a
+//! **semantics** — every job's result is one that a sequential model of docs/spec.md §2 allows: a
 //! black-box check of what each job *says* against a reference model of a hive
 //! ([`model`]), in the style of Jepsen's Knossos.
 //!

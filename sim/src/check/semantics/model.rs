@@ -1,4 +1,4 @@
-//! The reference model: one hive as SPEC §2 describes it, sequential and pure. Its
+//! The reference model: one hive as docs/spec.md §2 describes it, sequential and pure. Its
 //! catalogue, its workers with their ids and ports, and every operation's effect and result
 //! in one step; a restart brings back the scenario's catalogue and no workers.
 //!
