@@ -331,13 +331,22 @@ impl Node {
             self.perturb.clone(),
         );
         // A forwarded job drains a cancel: its relay asks the hive to cancel and relays
-        // until the hive's marker, so the stream shows everything the hive committed.
+        // until the hive's marker, so the stream shows everything the hive committed. A job
+        // that ended before its executor first ran (a cancel between `start` and this task's
+        // first poll, whose abort may lag) does not start its handler: a forward would make
+        // its effect on a hive whose stream nobody shows (local handlers are held back by
+        // their commit points anyway).
         let cancelled = if self.forwards(&op) {
             job.drain_on_cancel()
         } else {
             None
         };
-        let state = outcome(context::scope(ctx, self.run(&op, cancelled))).await;
+        let state = if job.state().is_terminal() || (self.forwards(&op) && cancelled.is_none()) {
+            self.probe(Probe::ExecuteRefused, &job.id);
+            JobState::Cancelled
+        } else {
+            outcome(context::scope(ctx, self.run(&op, cancelled))).await
+        };
         let node = self.clone();
         let left = self.jobs.conclude(&job, state, |close| {
             // From a task of its own: finishing aborted this one, and the close must happen.

@@ -7,6 +7,10 @@
 //!   bare turmoil sim with the same 3 hosts doing nothing for as long. Goal: >= 0.85x
 //!   simulated seconds per wall second.
 //!
+//! - **oracles**: where the time of one generated seed goes: running it (the simulation)
+//!   against judging its trace (every checker, the reference model's search among them,
+//!   and the probe count), for seeds 0..20 with faults. Goal: judging stays a small share.
+//!
 //! `cargo bench -p rbee-sim --bench sim`; BENCHMARKS.md holds the figures.
 
 use axum::response::sse::{Event, Sse};
@@ -186,6 +190,42 @@ fn bench(c: &mut Criterion) {
     g.bench_function("rbee_sim_idle", |b| {
         b.iter(|| run(&idle, RunOptions::new(1)))
     });
+    g.finish();
+
+    let mut g = c.benchmark_group("oracles_20_seeds");
+    g.sample_size(10);
+    let cfg = rbee_sim::generate::GenConfig::default();
+    let seeds: Vec<Scenario> = (0..20)
+        .map(|n| rbee_sim::generate::scenario(n, cfg))
+        .collect();
+    let traces: Vec<_> = seeds
+        .iter()
+        .map(|s| run(s, RunOptions::new(s.seed)))
+        .collect();
+    g.bench_function("run", |b| {
+        b.iter(|| {
+            for s in &seeds {
+                run(s, RunOptions::new(s.seed));
+            }
+        })
+    });
+    g.bench_function("judge", |b| {
+        b.iter(|| {
+            for (s, t) in seeds.iter().zip(&traces) {
+                rbee_sim::check::check_all(s, t);
+                rbee_sim::coverage::hits(s, t);
+            }
+        })
+    });
+    for (name, check) in rbee_sim::check::CHECKERS.iter().map(|c| (c.name, c.check)) {
+        g.bench_function(format!("judge_{name}"), |b| {
+            b.iter(|| {
+                for (s, t) in seeds.iter().zip(&traces) {
+                    check(s, t);
+                }
+            })
+        });
+    }
     g.finish();
 }
 
