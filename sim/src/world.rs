@@ -345,13 +345,10 @@ fn apply(sim: &mut turmoil::Sim<'_>, fault: &FaultPlan, nodes: &Nodes, env: &Env
     if matches!(fault.kind, FaultKind::Crash | FaultKind::Restart) {
         env.recorder.end_life(&h[0]);
     }
-    {
-        let mut down = env.down.lock().unwrap_or_else(|e| e.into_inner());
-        match fault.kind {
-            FaultKind::Crash => down.insert(h[0].clone()),
-            FaultKind::Restart => down.remove(&h[0]),
-            _ => false,
-        };
+    match fault.kind {
+        FaultKind::Crash => env.down.crash(&h[0]),
+        FaultKind::Restart => env.down.restart(&h[0]),
+        _ => {}
     }
     match fault.kind {
         FaultKind::Partition => sim.partition(h[0].as_str(), h[1].as_str()),
