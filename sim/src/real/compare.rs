@@ -211,11 +211,13 @@ impl<'a> Judge<'a> {
                 None => format!("no simulated run of {label}"),
             };
             let (a, b) = (lines_text(&closest.lines), lines_text(real));
-            let diff = TextDiff::from_lines(&a, &b)
-                .unified_diff()
-                .context_radius(3)
-                .header(&from, &format!("real {label}"))
-                .to_string();
+            let diff = collapse_runs(
+                &TextDiff::from_lines(&a, &b)
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(&from, &format!("real {label}"))
+                    .to_string(),
+            );
             out.differing.push(JobDiff {
                 index,
                 seed: closest.seed,
@@ -225,6 +227,39 @@ impl<'a> Judge<'a> {
         }
         out
     }
+}
+
+/// Longest run of identical diff lines shown in full; longer runs (a build log's lines) are
+/// cut to this many and a count of the rest.
+const RUN_SHOWN: usize = 3;
+
+/// A unified diff with every run of more than [`RUN_SHOWN`] identical lines (same side,
+/// same text) cut to [`RUN_SHOWN`] and a line `<side>… N more identical lines`: a build
+/// log cut short by a crash is 800 lines of the same text, and the reader needs its length,
+/// not its copies.
+fn collapse_runs(diff: &str) -> String {
+    let mut out = String::new();
+    let lines: Vec<&str> = diff.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let run = lines[i..].iter().take_while(|l| **l == line).count();
+        let shown = if line.starts_with("@@") {
+            run
+        } else {
+            run.min(RUN_SHOWN)
+        };
+        for l in &lines[i..i + shown] {
+            out.push_str(l);
+            out.push('\n');
+        }
+        if run > shown {
+            let side = line.chars().next().unwrap_or(' ');
+            let _ = writeln!(out, "{side}… {} more identical lines", run - shown);
+        }
+        i += run;
+    }
+    out
 }
 
 /// Compares every job of `scenario` between simulated runs (seed and trace, in the order
@@ -415,5 +450,17 @@ mod tests {
         assert_eq!(none.differing.len(), 2);
         assert_eq!(none.differing[0].seed, None);
         assert!(render(&scenario, &none).contains("no simulated run to compare with"));
+    }
+
+    /// Proves a long run of identical diff lines is cut to three and a count, on its own
+    /// side, while short runs and the rest of the diff stay as they are.
+    #[test]
+    fn long_runs_of_identical_lines_are_cut_to_a_count() {
+        let diff =
+            "--- a\n+++ b\n@@ -1,7 +1,3 @@\n x\n-log\n-log\n-log\n-log\n-log\n+log\n+log\n y\n";
+        assert_eq!(
+            collapse_runs(diff),
+            "--- a\n+++ b\n@@ -1,7 +1,3 @@\n x\n-log\n-log\n-log\n-… 2 more identical lines\n+log\n+log\n y\n"
+        );
     }
 }
