@@ -56,14 +56,21 @@ enum Command {
         #[command(flatten)]
         gen: GenArgs,
     },
-    /// Run a scenario against real `rbee` processes; check what the keepers saw and compare
-    /// every job with the simulated run of the same file.
+    /// Run a scenario against real `rbee` processes; check what the keepers saw and judge
+    /// every job by whether the simulator produces it for some seed.
     Real {
         /// The scenario (`scenarios/*.toml`).
         file: PathBuf,
-        /// Seed of the simulated side (default: the scenario's `seed`), 0 to 2^63-1.
+        /// First seed of the simulated side (default: the scenario's `seed`), 0 to 2^63-1.
         #[arg(long, value_parser = clap::value_parser!(u64).range(..=MAX_SEED))]
         seed: Option<u64>,
+        /// How many simulated seeds (from the first, in order) a real job may agree with.
+        #[arg(long, value_name = "K", default_value_t = rbee_sim::real::simulated::DEFAULT_SEEDS, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        sim_seeds: u64,
+        /// Message latency of the simulated links, in ms (loopback-like by default; wider
+        /// for a staging queen across a network).
+        #[arg(long, value_name = "MIN-MAX", default_value = "0-2", value_parser = parse_latency)]
+        latency_ms: rbee_sim::world::Latency,
         /// Run only the keepers, against this already running queen (staging).
         #[arg(long, value_name = "URL")]
         queen: Option<String>,
@@ -209,7 +216,20 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Real { file, seed, queen } => real(&file, seed, queen.as_deref()),
+        Command::Real {
+            file,
+            seed,
+            sim_seeds,
+            latency_ms,
+            queen,
+        } => {
+            let options = rbee_sim::real::SimOptions {
+                seed,
+                seeds: sim_seeds,
+                latency: latency_ms,
+            };
+            real(&file, options, queen.as_deref())
+        }
         Command::Explore {
             seeds,
             from,
@@ -256,7 +276,28 @@ fn main() -> ExitCode {
     }
 }
 
-fn real(file: &std::path::Path, seed: Option<u64>, queen: Option<&str>) -> ExitCode {
+fn parse_latency(s: &str) -> Result<rbee_sim::world::Latency, String> {
+    let (min, max) = s
+        .split_once('-')
+        .ok_or("expected MIN-MAX in ms, e.g. 0-2")?;
+    let ms = |v: &str| {
+        v.trim()
+            .parse::<u64>()
+            .map(std::time::Duration::from_millis)
+            .map_err(|_| format!("'{v}' is not a number of ms"))
+    };
+    let (min, max) = (ms(min)?, ms(max)?);
+    if max < min {
+        return Err(format!("MAX ({max:?}) is below MIN ({min:?})"));
+    }
+    Ok(rbee_sim::world::Latency { min, max })
+}
+
+fn real(
+    file: &std::path::Path,
+    options: rbee_sim::real::SimOptions,
+    queen: Option<&str>,
+) -> ExitCode {
     use rbee_sim::real::{command, process::find_rbee, QueenSource, CANNOT_RUN};
     let source = match queen {
         Some(url) => rbee::dial::Endpoint::parse(url)
@@ -268,7 +309,7 @@ fn real(file: &std::path::Path, seed: Option<u64>, queen: Option<&str>) -> ExitC
             .map(QueenSource::Spawn),
     };
     match source {
-        Ok(source) => ExitCode::from(command(file, seed, &source)),
+        Ok(source) => ExitCode::from(command(file, options, &source)),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(CANNOT_RUN)

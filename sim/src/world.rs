@@ -49,8 +49,8 @@ fn settle_ms(scenario: &Scenario) -> u64 {
     scenario.ttl_ms.max(longest_job) + SETTLE_MARGIN_MS
 }
 
-/// Knobs of a run that are not part of the scenario: only the seed, so that a scenario
-/// file and a seed always reproduce a run.
+/// Knobs of a run that are not part of the scenario: the seed, so that a scenario file and
+/// a seed always reproduce a run, and two that only special callers set.
 #[derive(Clone, Copy, Debug)]
 pub struct RunOptions {
     /// The seed (overrides the scenario's).
@@ -59,6 +59,22 @@ pub struct RunOptions {
     /// test show that a run which outgrows its cap stops and fails, without a system that
     /// emits without end.
     pub entry_limit: Option<usize>,
+    /// Bounds of every link's message latency; `None` keeps turmoil's default (0–100 ms,
+    /// ~20 ms on average), which every replay, exploration, snapshot and trace hash uses.
+    /// `rbee-sim real` sets loopback-like bounds so that the simulated side of a comparison
+    /// races the way real processes on one machine do.
+    pub latency: Option<Latency>,
+}
+
+/// The bounds of a link's message latency, as turmoil draws it: `min` plus an exponential
+/// share of `max - min` (whole milliseconds), capped at `max`; a message is then delivered
+/// at the next step boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Latency {
+    /// The least latency of a message.
+    pub min: Duration,
+    /// The greatest latency of a message (at least `min`).
+    pub max: Duration,
 }
 
 impl RunOptions {
@@ -67,6 +83,19 @@ impl RunOptions {
         Self {
             seed,
             entry_limit: None,
+            latency: None,
+        }
+    }
+
+    /// The same run over links whose latency lies within `latency` (a `max` below `min` is
+    /// taken as `min`: turmoil would refuse it).
+    pub fn with_latency(self, latency: Latency) -> Self {
+        Self {
+            latency: Some(Latency {
+                min: latency.min,
+                max: latency.max.max(latency.min),
+            }),
+            ..self
         }
     }
 
@@ -204,14 +233,20 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
     let recorder = Recorder::default().with_limit(limit);
     let nodes: Nodes = Rc::default();
     let ids = IdGen::seeded(options.seed);
-    let mut sim = turmoil::Builder::new()
+    let mut builder = turmoil::Builder::new();
+    builder
         .simulation_duration(Duration::from_millis(
             scenario.run_for_ms + settle_ms(scenario) + 60_000,
         ))
         .tick_duration(Duration::from_millis(scenario.tick_ms))
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
-        .rng_seed(options.seed)
-        .build();
+        .rng_seed(options.seed);
+    if let Some(latency) = options.latency {
+        builder
+            .min_message_latency(latency.min)
+            .max_message_latency(latency.max);
+    }
+    let mut sim = builder.build();
 
     let env = Env {
         ids,
@@ -332,13 +367,10 @@ fn apply(sim: &mut turmoil::Sim<'_>, fault: &FaultPlan, nodes: &Nodes, env: &Env
     if matches!(fault.kind, FaultKind::Crash | FaultKind::Restart) {
         env.recorder.end_life(&h[0]);
     }
-    {
-        let mut down = env.down.lock().unwrap_or_else(|e| e.into_inner());
-        match fault.kind {
-            FaultKind::Crash => down.insert(h[0].clone()),
-            FaultKind::Restart => down.remove(&h[0]),
-            _ => false,
-        };
+    match fault.kind {
+        FaultKind::Crash => env.down.crash(&h[0]),
+        FaultKind::Restart => env.down.restart(&h[0]),
+        _ => {}
     }
     match fault.kind {
         FaultKind::Partition => sim.partition(h[0].as_str(), h[1].as_str()),

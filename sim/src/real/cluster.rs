@@ -30,6 +30,41 @@ pub enum QueenSource {
     Staging(Endpoint),
 }
 
+/// How long a staging queen may take to answer its health check.
+pub const REACH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Checks that a staging queen answers `GET /v1/health` with `200`, before any job runs:
+/// an unreachable `--queen URL` is a mistake on the command line, not a failure of rbee,
+/// and every job run against it would only report the keepers' proxy failing to connect.
+pub fn reach(queen: &Endpoint) -> Result<(), String> {
+    let unreachable = |reason: String| format!("cannot reach the queen at {queen}: {reason}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| unreachable(format!("cannot start a tokio runtime: {e}")))?;
+    runtime.block_on(async {
+        let health = rbee::http_client::send(
+            &rbee::dial::TcpDial,
+            queen,
+            http::Method::GET,
+            "/v1/health",
+            None,
+        );
+        match tokio::time::timeout(REACH_TIMEOUT, health).await {
+            Err(_) => Err(unreachable(format!(
+                "no answer to GET /v1/health within {} s",
+                REACH_TIMEOUT.as_secs()
+            ))),
+            Ok(Err(e)) => Err(unreachable(e.to_string())),
+            Ok(Ok(reply)) if reply.status == http::StatusCode::OK => Ok(()),
+            Ok(Ok(reply)) => Err(unreachable(format!(
+                "GET /v1/health answered {} (is it an rbee queen?)",
+                reply.status
+            ))),
+        }
+    })
+}
+
 /// One host's process: running, or crashed with what it takes to start it again.
 enum Host {
     Running(Process),

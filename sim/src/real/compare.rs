@@ -1,12 +1,15 @@
-//! Real against simulated: each job's client-visible behaviour as a list of lines —
-//! events in order, then the outcome and the cancel result — without job ids, `seq`,
-//! timestamps, human texts (they name real addresses) or keep-alives (never recorded), and
-//! a unified diff per job where the two runs disagree.
+//! Real against simulated, judged by reachability: each job's client-visible behaviour as a
+//! list of lines — events in order, then the outcome and the cancel result — without job
+//! ids, `seq`, timestamps, human texts (they name real addresses) or keep-alives (never
+//! recorded). A real job agrees when some simulated seed produced exactly its lines (each
+//! job may agree with a different seed: two jobs that raced in reality are judged
+//! separately); a job no seed produced is a fidelity difference, shown as a unified diff
+//! against the closest simulated transcript (fewest differing lines).
 
 use crate::scenario::Scenario;
 use crate::trace::{Trace, What};
 use rbee::event::{StreamEvent, Terminal};
-use similar::TextDiff;
+use similar::{Algorithm, DiffTag, TextDiff};
 use std::fmt::Write;
 
 /// One job's behaviour as comparable lines.
@@ -57,80 +60,280 @@ pub fn job_lines(scenario: &Scenario, trace: &Trace, index: usize) -> Vec<String
     events
 }
 
-/// One job on which the two runs disagree.
+/// A real job that some simulated seed reproduced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Agreement {
+    /// The job's index in the scenario.
+    pub index: usize,
+    /// The first simulated seed whose transcript of this job equals the real one.
+    pub seed: u64,
+    /// The job's outcome.
+    pub outcome: String,
+    /// How many comparable lines the transcript has.
+    pub lines: usize,
+}
+
+/// A real job that no simulated seed reproduced: a fidelity difference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobDiff {
     /// The job's index in the scenario.
     pub index: usize,
-    /// Unified diff, simulated (`-`) to real (`+`).
+    /// The seed of the closest simulated transcript (the first, if several are as close);
+    /// `None` when no simulated run was compared at all.
+    pub seed: Option<u64>,
+    /// How many lines differ between it and the real transcript (removed plus added).
+    pub changed: usize,
+    /// Unified diff, closest simulated (`-`) to real (`+`).
     pub diff: String,
 }
 
-/// How the two runs compare, job by job.
+/// How a real run compares with the simulated seeds, job by job.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Comparison {
-    /// Per job in scenario order: its outcome in the real run and its number of lines.
-    pub agreeing: Vec<(usize, String, usize)>,
-    /// The jobs that differ.
+    /// The simulated seeds that were run, in order.
+    pub seeds: Vec<u64>,
+    /// The jobs some seed reproduced, in scenario order.
+    pub agreeing: Vec<Agreement>,
+    /// The jobs no seed reproduced, in scenario order.
     pub differing: Vec<JobDiff>,
 }
 
-/// Compares every job of `scenario` between a simulated and a real trace.
-pub fn compare(scenario: &Scenario, simulated: &Trace, real: &Trace) -> Comparison {
-    let mut out = Comparison::default();
-    for (index, plan) in scenario.jobs.iter().enumerate() {
-        let sim = job_lines(scenario, simulated, index);
-        let got = job_lines(scenario, real, index);
-        if sim == got {
-            let outcome = got
-                .iter()
-                .find_map(|l| l.strip_prefix("outcome "))
-                .unwrap_or("none")
-                .to_owned();
-            out.agreeing.push((index, outcome, got.len()));
-            continue;
+/// The closest simulated transcript of a job so far.
+struct Closest {
+    seed: Option<u64>,
+    changed: usize,
+    lines: Vec<String>,
+}
+
+/// Judges a real run against simulated runs fed to it one seed at a time: a job agrees
+/// with the first seed that reproduces it, and until one does, the closest transcript is
+/// kept for its diff.
+pub struct Judge<'a> {
+    scenario: &'a Scenario,
+    real: Vec<Vec<String>>,
+    seeds: Vec<u64>,
+    found: Vec<Option<u64>>,
+    closest: Vec<Option<Closest>>,
+}
+
+/// A transcript as the text a diff reads: one line each.
+fn lines_text(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// How many lines differ between two transcripts (removed plus added).
+fn changed_lines(simulated: &[String], real: &[String]) -> usize {
+    similar::capture_diff_slices(Algorithm::Myers, simulated, real)
+        .iter()
+        .map(|op| match op.as_tag_tuple() {
+            (DiffTag::Equal, _, _) => 0,
+            (_, old, new) => old.len() + new.len(),
+        })
+        .sum()
+}
+
+impl<'a> Judge<'a> {
+    /// A judge of `real`, a real run of `scenario`, before any simulated seed.
+    pub fn new(scenario: &'a Scenario, real: &Trace) -> Self {
+        let jobs = scenario.jobs.len();
+        Self {
+            scenario,
+            real: (0..jobs).map(|i| job_lines(scenario, real, i)).collect(),
+            seeds: Vec::new(),
+            found: vec![None; jobs],
+            closest: (0..jobs).map(|_| None).collect(),
         }
-        let (a, b) = (sim.join("\n") + "\n", got.join("\n") + "\n");
-        let label = format!("job #{index} ({}, {})", plan.keeper, plan.operation.name());
-        let diff = TextDiff::from_lines(&a, &b)
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("simulated {label}"), &format!("real {label}"))
-            .to_string();
-        out.differing.push(JobDiff { index, diff });
+    }
+
+    /// Compares every job not yet reproduced with the simulated run `trace` at `seed`.
+    pub fn add(&mut self, seed: u64, trace: &Trace) {
+        self.seeds.push(seed);
+        for (index, real) in self.real.iter().enumerate() {
+            if self.found[index].is_some() {
+                continue;
+            }
+            let simulated = job_lines(self.scenario, trace, index);
+            if simulated == *real {
+                self.found[index] = Some(seed);
+                self.closest[index] = None;
+                continue;
+            }
+            let changed = changed_lines(&simulated, real);
+            if self.closest[index]
+                .as_ref()
+                .is_none_or(|c| changed < c.changed)
+            {
+                self.closest[index] = Some(Closest {
+                    seed: Some(seed),
+                    changed,
+                    lines: simulated,
+                });
+            }
+        }
+    }
+
+    /// Whether every job has been reproduced by some seed (more seeds would change nothing).
+    pub fn settled(&self) -> bool {
+        self.found.iter().all(Option::is_some)
+    }
+
+    /// The verdict per job.
+    pub fn finish(self) -> Comparison {
+        let mut out = Comparison {
+            seeds: self.seeds,
+            ..Comparison::default()
+        };
+        for (index, real) in self.real.iter().enumerate() {
+            if let Some(seed) = self.found[index] {
+                let outcome = real
+                    .iter()
+                    .find_map(|l| l.strip_prefix("outcome "))
+                    .unwrap_or("none")
+                    .to_owned();
+                out.agreeing.push(Agreement {
+                    index,
+                    seed,
+                    outcome,
+                    lines: real.len(),
+                });
+                continue;
+            }
+            let none = Closest {
+                seed: None,
+                changed: real.len(),
+                lines: Vec::new(),
+            };
+            let closest = self.closest[index].as_ref().unwrap_or(&none);
+            let plan = &self.scenario.jobs[index];
+            let label = format!("job #{index} ({}, {})", plan.keeper, plan.operation.name());
+            let from = match closest.seed {
+                Some(seed) => format!("simulated seed {seed} {label}"),
+                None => format!("no simulated run of {label}"),
+            };
+            let (a, b) = (lines_text(&closest.lines), lines_text(real));
+            let diff = collapse_runs(
+                &TextDiff::from_lines(&a, &b)
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(&from, &format!("real {label}"))
+                    .to_string(),
+            );
+            out.differing.push(JobDiff {
+                index,
+                seed: closest.seed,
+                changed: closest.changed,
+                diff,
+            });
+        }
+        out
+    }
+}
+
+/// Longest run of identical diff lines shown in full; longer runs (a build log's lines) are
+/// cut to this many and a count of the rest.
+const RUN_SHOWN: usize = 3;
+
+/// A unified diff with every run of more than [`RUN_SHOWN`] identical lines (same side,
+/// same text) cut to [`RUN_SHOWN`] and a line `<side>… N more identical lines`: a build
+/// log cut short by a crash is 800 lines of the same text, and the reader needs its length,
+/// not its copies.
+fn collapse_runs(diff: &str) -> String {
+    let mut out = String::new();
+    let lines: Vec<&str> = diff.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let run = lines[i..].iter().take_while(|l| **l == line).count();
+        let shown = if line.starts_with("@@") {
+            run
+        } else {
+            run.min(RUN_SHOWN)
+        };
+        for l in &lines[i..i + shown] {
+            out.push_str(l);
+            out.push('\n');
+        }
+        if run > shown {
+            let side = line.chars().next().unwrap_or(' ');
+            let _ = writeln!(out, "{side}… {} more identical lines", run - shown);
+        }
+        i += run;
     }
     out
 }
 
-/// The comparison for people: one line per agreeing job, a diff per differing one.
+/// Compares every job of `scenario` between simulated runs (seed and trace, in the order
+/// tried) and a real trace.
+pub fn compare(scenario: &Scenario, simulated: &[(u64, &Trace)], real: &Trace) -> Comparison {
+    let mut judge = Judge::new(scenario, real);
+    for (seed, trace) in simulated {
+        judge.add(*seed, trace);
+    }
+    judge.finish()
+}
+
+/// The seeds of a comparison for people: `seed 7`, `seeds 7..26`, or a list.
+fn seed_range(seeds: &[u64]) -> String {
+    match seeds {
+        [] => "no seed".to_owned(),
+        [one] => format!("seed {one}"),
+        [first, .., last] if seeds.windows(2).all(|w| w[1] == w[0] + 1) => {
+            format!("seeds {first}..={last}")
+        }
+        many => format!(
+            "seeds {}",
+            many.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The comparison for people: one line per job that agrees, naming the simulated seed that
+/// reproduced it, and per fidelity difference the closest simulated transcript as a diff.
 pub fn render(scenario: &Scenario, comparison: &Comparison) -> String {
-    let mut out =
-        String::from("== real vs simulated, per job (events, outcome; no ids, times or texts)\n");
-    for (index, outcome, lines) in &comparison.agreeing {
-        let plan = &scenario.jobs[*index];
+    let mut out = String::from(
+        "== real vs simulated, per job (events, outcome; no ids, times or texts): a job agrees if some simulated seed produces it, each job on its own\n",
+    );
+    let tried = comparison.seeds.len();
+    for a in &comparison.agreeing {
+        let plan = &scenario.jobs[a.index];
         let _ = writeln!(
             out,
-            "job #{index} {} {}: same ({outcome}, {lines} lines)",
+            "job #{} {} {}: agrees (simulated seed {}; {}, {} lines)",
+            a.index,
             plan.keeper,
-            plan.operation.name()
+            plan.operation.name(),
+            a.seed,
+            a.outcome,
+            a.lines
         );
     }
     for d in &comparison.differing {
         let plan = &scenario.jobs[d.index];
+        let closest = match d.seed {
+            Some(seed) => format!(
+                "closest: simulated seed {seed}, {} line(s) differ",
+                d.changed
+            ),
+            None => "no simulated run to compare with".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "job #{} {} {}: DIFFERS",
+            "job #{} {} {}: DIFFERS (fidelity difference: no simulated seed of {tried} produces it; {closest})",
             d.index,
             plan.keeper,
-            plan.operation.name()
+            plan.operation.name(),
         );
         out.push_str(&d.diff);
     }
     let _ = writeln!(
         out,
-        "{} of {} jobs agree",
+        "{} of {} jobs agree (simulated {})",
         comparison.agreeing.len(),
-        scenario.jobs.len()
+        scenario.jobs.len(),
+        seed_range(&comparison.seeds)
     );
     out
 }
@@ -143,28 +346,30 @@ mod tests {
     const SCENARIO: &str = "name = \"t\"\nseed = 4\nhives = [\"hive-a\"]\nkeepers = [\"alice\"]\n\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_list\"\nhive_id = \"hive-a\"\n\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_get\"\nhive_id = \"hive-a\"\nmodel = \"tinyllama\"\n";
 
     /// Proves two runs of the same scenario at different seeds (different job ids and
-    /// times) agree, and that a different catalogue shows up as a diff of exactly the job
-    /// that lists it, naming the job and showing the extra lines.
+    /// times) agree, naming the seed, and that a different catalogue shows up as a
+    /// fidelity difference of exactly the job that lists it, naming the job and the closest
+    /// seed and showing the extra lines.
     #[test]
     fn ids_and_times_are_ignored_and_a_different_listing_is_a_per_job_diff() {
         let scenario = Scenario::parse("t.toml", SCENARIO).expect("valid");
         let a = run(&scenario, RunOptions::new(1));
         let b = run(&scenario, RunOptions::new(2));
         assert_ne!(a.hash(), b.hash());
-        let same = compare(&scenario, &a, &b);
+        let same = compare(&scenario, &[(1, &a)], &b);
         assert_eq!(same.differing, []);
-        assert_eq!(same.agreeing[0].1, "done");
-        let more = Scenario {
-            models: vec!["tinyllama".into(), "zephyr".into()],
-            ..scenario.clone()
-        };
-        let c = run(&more, RunOptions::new(1));
-        let diff = compare(&scenario, &c, &a);
+        assert_eq!(
+            (same.agreeing[0].seed, same.agreeing[0].outcome.as_str()),
+            (1, "done")
+        );
+        assert!(render(&scenario, &same)
+            .contains("job #0 alice model_list: agrees (simulated seed 1; done,"));
+        let c = run(&with_models(&scenario, &["zephyr"]), RunOptions::new(1));
+        let diff = compare(&scenario, &[(1, &c)], &a);
         assert_eq!(diff.differing.len(), 1, "{diff:?}");
         let d = &diff.differing[0].diff;
         assert_eq!(diff.differing[0].index, 0);
         assert!(
-            d.contains("--- simulated job #0 (alice, model_list)"),
+            d.contains("--- simulated seed 1 job #0 (alice, model_list)"),
             "{d}"
         );
         assert!(d.contains("\n-narration hive model_list_entry\n"), "{d}");
@@ -176,6 +381,86 @@ mod tests {
             d.contains("\n+data model_list {\"models\":[\"tinyllama\"]}\n"),
             "{d}"
         );
-        assert!(render(&scenario, &diff).contains("1 of 2 jobs agree"));
+        let text = render(&scenario, &diff);
+        assert!(text.contains("job #0 alice model_list: DIFFERS (fidelity difference: no simulated seed of 1 produces it; closest: simulated seed 1, 3 line(s) differ)"), "{text}");
+        assert!(
+            text.contains("1 of 2 jobs agree (simulated seed 1)"),
+            "{text}"
+        );
+    }
+
+    fn with_models(scenario: &Scenario, more: &[&str]) -> Scenario {
+        let mut models = scenario.models.clone();
+        models.extend(more.iter().map(|m| (*m).to_owned()));
+        Scenario {
+            models,
+            ..scenario.clone()
+        }
+    }
+
+    /// Proves each job agrees with the first seed that reproduces it, whichever seed that
+    /// is for the other jobs; that a job no seed reproduces gets the closest transcript
+    /// (fewest differing lines) as its diff even when a farther one came first; and that
+    /// the judge is settled only once every job agrees.
+    #[test]
+    fn each_job_takes_its_own_seed_and_a_difference_its_closest_transcript() {
+        let scenario = Scenario::parse("t.toml", SCENARIO).expect("valid");
+        let real = run(&scenario, RunOptions::new(1));
+        let one_more = run(&with_models(&scenario, &["zephyr"]), RunOptions::new(2));
+        let two_more = run(
+            &with_models(&scenario, &["phi", "zephyr"]),
+            RunOptions::new(3),
+        );
+        let same = run(&scenario, RunOptions::new(4));
+        let mut judge = Judge::new(&scenario, &real);
+        judge.add(30, &two_more);
+        assert!(!judge.settled());
+        judge.add(20, &one_more);
+        let got = judge.finish();
+        assert_eq!(got.seeds, [30, 20]);
+        assert_eq!(got.agreeing.len(), 1, "{got:?}");
+        assert_eq!((got.agreeing[0].index, got.agreeing[0].seed), (1, 30));
+        assert_eq!(got.differing.len(), 1, "{got:?}");
+        assert_eq!(
+            (
+                got.differing[0].index,
+                got.differing[0].seed,
+                got.differing[0].changed
+            ),
+            (0, Some(20), 3)
+        );
+        assert!(
+            got.differing[0]
+                .diff
+                .contains("--- simulated seed 20 job #0"),
+            "{}",
+            got.differing[0].diff
+        );
+        let mut judge = Judge::new(&scenario, &real);
+        for (seed, trace) in [(30, &two_more), (20, &one_more), (40, &same)] {
+            judge.add(seed, trace);
+        }
+        assert!(judge.settled());
+        let got = judge.finish();
+        assert_eq!(got.differing, []);
+        let seeds: Vec<(usize, u64)> = got.agreeing.iter().map(|a| (a.index, a.seed)).collect();
+        assert_eq!(seeds, [(0, 40), (1, 30)]);
+        assert!(render(&scenario, &got).contains("2 of 2 jobs agree (simulated seeds 30, 20, 40)"));
+        let none = compare(&scenario, &[], &real);
+        assert_eq!(none.differing.len(), 2);
+        assert_eq!(none.differing[0].seed, None);
+        assert!(render(&scenario, &none).contains("no simulated run to compare with"));
+    }
+
+    /// Proves a long run of identical diff lines is cut to three and a count, on its own
+    /// side, while short runs and the rest of the diff stay as they are.
+    #[test]
+    fn long_runs_of_identical_lines_are_cut_to_a_count() {
+        let diff =
+            "--- a\n+++ b\n@@ -1,7 +1,3 @@\n x\n-log\n-log\n-log\n-log\n-log\n+log\n+log\n y\n";
+        assert_eq!(
+            collapse_runs(diff),
+            "--- a\n+++ b\n@@ -1,7 +1,3 @@\n x\n-log\n-log\n-log\n-… 2 more identical lines\n+log\n+log\n y\n"
+        );
     }
 }

@@ -5,8 +5,9 @@
 //! ([`support`]), starts the queen and hives as processes with a proxy on every link a
 //! fault can touch ([`cluster`], [`process`], [`proxy`]), runs the keepers with the
 //! simulator's own keeper code on the real clock ([`run`]), checks the client-visible
-//! trace with the invariants a client can see ([`checks`]), and compares every job with
-//! the simulated run of the same file ([`compare`]).
+//! trace with the invariants a client can see ([`checks`]), and judges every job by
+//! whether the simulator can produce it: the same file simulated on loopback-like links at
+//! up to K seeds ([`simulated`]), a job agreeing with any one of them ([`compare`]).
 //!
 //! Unlike the rest of this crate, this module is not deterministic: it reads the real
 //! clock, runs OS processes and threads. Nothing in the simulator uses it.
@@ -19,7 +20,8 @@
 //! | [`cluster`] | the processes and proxies of a scenario; applying a fault |
 //! | [`run`] | one run on the real clock, recorded as a trace |
 //! | [`checks`] | the invariants on a real trace: shared, client-side, not visible |
-//! | [`compare`] | per-job comparison with the simulated run, unified diffs |
+//! | [`simulated`] | the simulated side: loopback-like links, K seeds, run until every job agrees |
+//! | [`compare`] | per-job judgement by reachability, the closest transcript as a unified diff |
 
 pub mod checks;
 pub mod cluster;
@@ -27,12 +29,13 @@ pub mod compare;
 pub mod process;
 pub mod proxy;
 pub mod run;
+pub mod simulated;
 pub mod support;
 
 use crate::report::transcripts;
 use crate::scenario::Scenario;
-use crate::world::RunOptions;
 pub use cluster::QueenSource;
+pub use simulated::SimSide;
 use std::fmt::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -41,7 +44,8 @@ use std::time::Instant;
 pub const AGREE: u8 = 0;
 /// Exit code: a violation, or a job that differs from the simulated run.
 pub const DIFFER: u8 = 1;
-/// Exit code: the file is invalid, asks for what reality cannot do, or nothing could run.
+/// Exit code: the file is invalid, asks for what reality cannot do, or nothing could run
+/// (no `rbee` binary, a staging queen that cannot be reached).
 pub const CANNOT_RUN: u8 = 2;
 
 /// A loaded scenario that a real run can honour.
@@ -72,14 +76,14 @@ pub fn load(file: &Path, source: &QueenSource) -> Result<Loaded, String> {
 pub struct Outcome {
     /// The real run's trace.
     pub real: crate::trace::Trace,
-    /// The simulated run's trace.
-    pub simulated: crate::trace::Trace,
     /// The real verdicts.
     pub verdicts: Vec<checks::RealVerdict>,
-    /// Real against simulated.
+    /// Real against the simulated seeds, per job.
     pub comparison: compare::Comparison,
     /// Wall time of the real run, in ms.
     pub real_ms: u128,
+    /// Wall time of the simulated side (every seed it ran), in ms.
+    pub simulated_ms: u128,
 }
 
 impl Outcome {
@@ -93,8 +97,13 @@ impl Outcome {
     }
 }
 
-/// Runs `scenario` for real against `source` and simulated at `seed`, checks and compares.
-pub fn execute(scenario: &Scenario, source: &QueenSource, seed: u64) -> Result<Outcome, String> {
+/// Runs `scenario` for real against `source`, checks what the keepers saw, and judges
+/// every job against the simulated side `side`.
+pub fn execute(
+    scenario: &Scenario,
+    source: &QueenSource,
+    side: &SimSide,
+) -> Result<Outcome, String> {
     #[allow(
         clippy::disallowed_methods,
         reason = "a real run's own wall time, reported, outside any simulation"
@@ -102,15 +111,19 @@ pub fn execute(scenario: &Scenario, source: &QueenSource, seed: u64) -> Result<O
     let wall = Instant::now();
     let real = run::run(scenario, source)?;
     let real_ms = wall.elapsed().as_millis();
-    let simulated = crate::world::run(scenario, RunOptions::new(seed));
     let verdicts = checks::check_real(scenario, &real);
-    let comparison = compare::compare(scenario, &simulated, &real);
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the simulated side's wall time, reported, never part of a trace"
+    )]
+    let wall = Instant::now();
+    let comparison = side.judge(scenario, &real);
     Ok(Outcome {
         real,
-        simulated,
         verdicts,
         comparison,
         real_ms,
+        simulated_ms: wall.elapsed().as_millis(),
     })
 }
 
@@ -141,9 +154,33 @@ pub fn verdict_table(verdicts: &[checks::RealVerdict]) -> String {
     out
 }
 
+/// How the command's simulated side is set up ([`SimSide`] without the first seed, which
+/// defaults to the scenario's).
+#[derive(Clone, Copy, Debug)]
+pub struct SimOptions {
+    /// The first simulated seed (default: the scenario's `seed`).
+    pub seed: Option<u64>,
+    /// How many seeds a job may agree with.
+    pub seeds: u64,
+    /// Every simulated link's message latency.
+    pub latency: crate::world::Latency,
+}
+
+impl Default for SimOptions {
+    /// The scenario's seed and the next ones, [`simulated::DEFAULT_SEEDS`] in all, over
+    /// [`simulated::LOOPBACK`] links.
+    fn default() -> Self {
+        Self {
+            seed: None,
+            seeds: simulated::DEFAULT_SEEDS,
+            latency: simulated::LOOPBACK,
+        }
+    }
+}
+
 /// The `rbee-sim real` command: prints transcripts, verdicts and the comparison; returns
 /// the exit code ([`AGREE`], [`DIFFER`], [`CANNOT_RUN`]).
-pub fn command(file: &Path, seed: Option<u64>, source: &QueenSource) -> u8 {
+pub fn command(file: &Path, options: SimOptions, source: &QueenSource) -> u8 {
     let loaded = match load(file, source) {
         Ok(l) => l,
         Err(e) => {
@@ -152,11 +189,21 @@ pub fn command(file: &Path, seed: Option<u64>, source: &QueenSource) -> u8 {
         }
     };
     let scenario = &loaded.scenario;
-    let seed = seed.unwrap_or(scenario.seed);
+    let side = SimSide {
+        first_seed: options.seed.unwrap_or(scenario.seed),
+        seeds: options.seeds.max(1),
+        latency: options.latency,
+    };
     for note in &loaded.notes {
         eprintln!("note: {note}");
     }
-    let outcome = match execute(scenario, source, seed) {
+    if let QueenSource::Staging(queen) = source {
+        if let Err(e) = cluster::reach(queen) {
+            eprintln!("error: {e}");
+            return CANNOT_RUN;
+        }
+    }
+    let outcome = match execute(scenario, source, &side) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: cannot run {}: {e}", file.display());
@@ -168,17 +215,20 @@ pub fn command(file: &Path, seed: Option<u64>, source: &QueenSource) -> u8 {
         QueenSource::Staging(ep) => format!("the queen at {ep}"),
     };
     println!(
-        "== scenario {} ({} mode, real run against {against}; simulated at seed {seed})",
+        "== scenario {} ({} mode, real run against {against}; simulated: {})",
         scenario.name,
-        scenario.mode.name()
+        scenario.mode.name(),
+        side.describe()
     );
     print!("{}", transcripts(scenario, &outcome.real));
     print!("{}", verdict_table(&outcome.verdicts));
     print!("{}", compare::render(scenario, &outcome.comparison));
     eprintln!(
-        "real run: {} ms of wall time ({} ms of scenario time)",
+        "real run: {} ms of wall time ({} ms of scenario time); simulated side: {} seed(s) in {} ms",
         outcome.real_ms,
-        outcome.real.end()
+        outcome.real.end(),
+        outcome.comparison.seeds.len(),
+        outcome.simulated_ms
     );
     if outcome.agrees() {
         AGREE
