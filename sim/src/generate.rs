@@ -722,7 +722,7 @@ pub fn scenarios(cfg: GenConfig) -> impl Strategy<Value = Scenario> {
                 proptest::option::weighted(0.05, slow(&hives, &keepers)),
                 proptest::collection::vec(fault(&sw, &hosts, &servers), 0..=2),
                 proptest::option::weighted(0.3, requests(&keepers)),
-                proptest::option::weighted(0.3, churn(mode, cfg.faults, &hives, &keepers)),
+                proptest::option::weighted(0.2, churn(mode, cfg.faults, &hives, &keepers)),
             )
         })
         .prop_map(
