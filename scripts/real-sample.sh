@@ -44,8 +44,12 @@ cargo build --release --workspace --locked --quiet
 sim="$root/target/release/rbee-sim"
 
 # One seed: generate, run real, write "seed rc agree jobs wall_ms refused" to DIR/SEED.res.
+# Called by the `bash -c` children that xargs starts (exported below).
+# shellcheck disable=SC2329
 one() {
     local seed="$1" file="$out/$1.toml"
+    # $faults is empty or one flag: unquoted on purpose, so that empty passes nothing.
+    # shellcheck disable=SC2086
     "$sim" generate "$seed" $faults > "$file"
     local start end rc=0
     start=$(date +%s%N)
@@ -53,6 +57,8 @@ one() {
     end=$(date +%s%N)
     local refused="-" agree=0 jobs=0
     if [[ $rc -eq 2 ]] && grep -q "is not supported by real runs" "$file.err"; then
+        # The backquotes are literal: the message quotes the key in them.
+        # shellcheck disable=SC2016
         refused=$(grep -o '`[a-z_]*` is not supported' "$file.err" | head -1 | tr -d '`' | cut -d' ' -f1)
     else
         read -r agree jobs < <(grep -E '^[0-9]+ of [0-9]+ jobs agree' "$file.out" | awk '{print $1, $3}' || echo "0 0")
@@ -62,7 +68,9 @@ one() {
 export -f one
 export out faults sim
 export real_args_str="${real_args[*]:-}"
-# Arrays do not cross `export`: re-split the extra arguments in the child.
+# Arrays do not cross `export`: re-split the extra arguments in the child (whose shell
+# expands them, hence the single quotes).
+# shellcheck disable=SC2016
 seq "$from" $((from + count - 1)) | xargs -P "$parallel" -I{} bash -c 'real_args=($real_args_str); one {}'
 
 results=$(for s in $(seq "$from" $((from + count - 1))); do cat "$out/$s.res"; done)
@@ -81,7 +89,7 @@ echo "$results" | sort -k6 | awk '
       printf "%-28s %.0f s (%.1f s per honoured seed)\n", "wall time of the real runs", wall / 1000, honoured ? wall / 1000 / honoured : 0
     }'
 status=0
-while read -r seed rc agree jobs wall refused; do
+while read -r seed rc agree jobs _wall refused; do
     if [[ "$refused" == "-" && "$rc" != 0 ]]; then
         echo "seed $seed: exit $rc, $agree of $jobs jobs agree — $sim real $out/$seed.toml"
         status=1
