@@ -144,27 +144,38 @@ fn run_seed(scenario: &Scenario, recheck: &Recheck) -> SeedResult {
 
 /// Replays `scenario` in a fresh `rbee-sim` process and compares its trace hash with
 /// `trace`'s; the divergence, if any (or why the child could not be run).
+///
+/// The scenario goes to a file of its own (`tempfile`): explorations running side by side
+/// in one process (the tests of one binary) re-run the same seeds, and a shared name let one
+/// remove the file another's child was about to read.
 fn cross_process_divergence(
     scenario: &Scenario,
     trace: &Trace,
     recheck: &Recheck,
 ) -> Option<String> {
+    use std::io::Write as _;
     let exe = recheck.exe.as_ref()?;
-    let dir = std::env::temp_dir().join(format!("rbee-sim-recheck-{}", std::process::id()));
-    let file = dir.join(format!("seed-{}.toml", scenario.seed));
-    let written =
-        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&file, scenario.to_toml()));
-    if let Err(e) = written {
-        return Some(format!(
-            "cross-process re-run: cannot write {}: {e}",
-            file.display()
-        ));
-    }
+    let written = tempfile::Builder::new()
+        .prefix(&format!("rbee-sim-recheck-seed-{}-", scenario.seed))
+        .suffix(".toml")
+        .tempfile()
+        .and_then(|mut file| {
+            file.write_all(scenario.to_toml().as_bytes())?;
+            file.flush()?;
+            Ok(file)
+        });
+    let file = match written {
+        Ok(file) => file,
+        Err(e) => {
+            return Some(format!(
+                "cross-process re-run: cannot write the scenario: {e}"
+            ))
+        }
+    };
     let out = std::process::Command::new(exe)
         .arg("replay")
-        .arg(&file)
+        .arg(file.path())
         .output();
-    let _ = std::fs::remove_file(&file);
     let out = match out {
         Ok(out) => out,
         Err(e) => {
@@ -175,12 +186,19 @@ fn cross_process_divergence(
         }
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let theirs = stdout
-        .lines()
-        .last()
-        .and_then(|l| l.strip_prefix("trace "))
-        .unwrap_or("<none>");
     let ours = trace.hash();
+    let Some(theirs) = stdout.lines().last().and_then(|l| l.strip_prefix("trace ")) else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let why = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return Some(format!(
+            "cross-process re-run: hash {ours} here, none from the fresh process ({}; {why})",
+            out.status
+        ));
+    };
     (theirs != ours).then(|| {
         format!("cross-process re-run: hash {ours} here, {theirs} in a fresh process (rbee-sim replay FILE --trace OUT shows that run's trace)")
     })

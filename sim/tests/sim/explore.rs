@@ -128,3 +128,45 @@ fn only_the_lowest_failing_seeds_are_shrunk() {
     }
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// Regression: two explorations side by side in one process (as the tests of one binary
+/// run) re-ran seed 0 in fresh processes through one shared file name; one removed the file
+/// while the other's child was reading it, and a deterministic seed was reported as
+/// diverged ("hash … here, <none> in a fresh process"). Each re-run now has a file of its
+/// own, so neither exploration sees a divergence, however their re-runs interleave.
+#[test]
+fn cross_process_re_runs_side_by_side_do_not_share_a_file() {
+    let cfg = ExploreConfig {
+        from: 0,
+        seeds: 4,
+        shard: (0, 1),
+        gen: GenConfig {
+            max_jobs: 3,
+            ..GenConfig::default()
+        },
+        out: None,
+        threads: 2,
+        shrink_budget: rbee_sim::shrink::Budget::default(),
+        recheck: rbee_sim::explore::Recheck {
+            every: 0,
+            cross_every: 1,
+            exe: Some(env!("CARGO_BIN_EXE_rbee-sim").into()),
+        },
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| explore(&cfg, &|| ()));
+        let b = s.spawn(|| explore(&cfg, &|| ()));
+        (a.join().expect("a"), b.join().expect("b"))
+    });
+    for results in [&a, &b] {
+        assert!(
+            results.iter().all(|r| r.rechecked.cross_process),
+            "every seed re-run"
+        );
+        assert!(
+            results.iter().all(|r| r.divergence.is_none()),
+            "{}",
+            summary(&cfg, results)
+        );
+    }
+}
