@@ -135,6 +135,10 @@ fn only_the_lowest_failing_seeds_are_shrunk() {
 /// diverged ("hash … here, <none> in a fresh process"). Each re-run now has a file of its
 /// own, so neither exploration sees a divergence, however their re-runs interleave.
 #[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "two whole explorations side by side, as the test harness runs tests; no simulated run spans the threads"
+)]
 fn cross_process_re_runs_side_by_side_do_not_share_a_file() {
     let cfg = ExploreConfig {
         from: 0,
