@@ -40,13 +40,13 @@ pub fn prepare_dir(flag: &str, dir: &Path) -> Result<(), String> {
         return Err(fail(&"it is not a directory"));
     }
     std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
-    let probe = dir.join(format!(".rbee-sim-write-check-{}", std::process::id()));
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
+    // A name of its own (not one per process): explorations side by side in one process
+    // may prepare the same directory at once.
+    let probe = tempfile::Builder::new()
+        .prefix(".rbee-sim-write-check-")
+        .tempfile_in(dir)
         .map_err(|e| fail(&e))?;
-    std::fs::remove_file(&probe).map_err(|e| fail(&e))
+    probe.close().map_err(|e| fail(&e))
 }
 
 #[cfg(test)]
