@@ -7,6 +7,7 @@
 use crate::check::check_all;
 use crate::coverage::{self, Hits};
 use crate::generate::{scenario, GenConfig};
+use crate::guided::{entry_name, Corpus, Guide, ROUND};
 use crate::scenario::Scenario;
 use crate::shrink::{shrink, Budget, Shrunk};
 use crate::summary::Summary;
@@ -36,6 +37,13 @@ pub struct ExploreConfig {
     pub shrink_budget: Budget,
     /// Which seeds are run twice and their traces compared ([`Recheck`]).
     pub recheck: Recheck,
+    /// Guided exploration (`--guided`): scenarios mutated from a corpus ([`crate::guided`])
+    /// instead of generated from each seed alone.
+    pub guide: Option<Guide>,
+    /// Stop starting seeds after this much wall time (`--budget-secs`: side-by-side
+    /// measurements on equal budgets). With it, which seeds ran depends on the machine; the
+    /// summary says how many did.
+    pub budget: Option<std::time::Duration>,
 }
 
 /// Which seeds `explore` runs a second time to compare traces (FoundationDB re-runs its
@@ -98,6 +106,24 @@ pub struct SeedResult {
     pub rechecked: Rechecked,
     /// What the determinism check found (the first differing entries of both traces).
     pub divergence: Option<String>,
+    /// Its jobs' abstract histories, by scenario index ([`crate::behaviour::job_histories`]).
+    pub histories: Vec<String>,
+    /// The scenario run (guided mode), for corpus entries and for failing mutants (a
+    /// failing generated scenario is made again from its seed).
+    pub mutant: Option<Scenario>,
+    /// Whether it joined the guided corpus, and how it was made.
+    pub kept: Option<Kept>,
+}
+
+/// A guided seed that joined the corpus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kept {
+    /// The entry it is a mutant of (`None`: generated).
+    pub parent: Option<String>,
+    /// The mutation operators applied.
+    pub operators: Vec<&'static str>,
+    /// Behaviours it reached first.
+    pub new: usize,
 }
 
 /// Runs one generated scenario (and its second runs, per `recheck`); no shrinking.
@@ -139,6 +165,9 @@ fn run_seed(scenario: &Scenario, recheck: &Recheck) -> SeedResult {
         failure: None,
         rechecked,
         divergence,
+        histories: crate::behaviour::job_histories(scenario, &trace),
+        mutant: None,
+        kept: None,
     }
 }
 
@@ -213,18 +242,31 @@ pub fn explore(cfg: &ExploreConfig, progress: &(dyn Fn() + Sync)) -> Vec<SeedRes
     let seeds: Vec<u64> = (cfg.from..cfg.from.saturating_add(cfg.seeds))
         .filter(|s| s % cfg.shard.1.max(1) == cfg.shard.0)
         .collect();
-    let mut results = on_threads(cfg.threads, seeds, |seed| {
-        let result = run_seed(&scenario(seed, cfg.gen), &cfg.recheck);
-        progress();
-        result
-    });
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the wall-clock budget decides only how many seeds start, never what a run does"
+    )]
+    let deadline = cfg.budget.map(|b| std::time::Instant::now() + b);
+    #[allow(clippy::disallowed_methods, reason = "as above")]
+    let over = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
+    let mut results = match &cfg.guide {
+        None => on_threads(cfg.threads, seeds, &over, |seed| {
+            let result = run_seed(&scenario(seed, cfg.gen), &cfg.recheck);
+            progress();
+            result
+        }),
+        Some(guide) => guided_search(cfg, guide, &seeds, &over, progress),
+    };
     let failing: Vec<usize> = (0..results.len())
         .filter(|&i| !results[i].violations.is_empty())
         .collect();
     let ranked: Vec<(usize, usize)> = failing.iter().copied().enumerate().collect();
-    let shrunk = on_threads(cfg.threads, ranked, |(rank, i)| {
+    let shrunk = on_threads(cfg.threads, ranked, &|| false, |(rank, i)| {
         let result = &results[i];
-        let generated = scenario(result.seed, cfg.gen);
+        let generated = result
+            .mutant
+            .clone()
+            .unwrap_or_else(|| scenario(result.seed, cfg.gen));
         let small = if rank < cfg.shrink_budget.seeds {
             shrink_failure(&generated, result, cfg)
         } else {
@@ -247,6 +289,64 @@ pub fn explore(cfg: &ExploreConfig, progress: &(dyn Fn() + Sync)) -> Vec<SeedRes
     results
 }
 
+/// The guided search ([`crate::guided`]): rounds of [`ROUND`] seeds, each round's
+/// scenarios made from the corpus as the round began, run on all threads, offered to the
+/// corpus in seed order (failing runs are not: a corpus of failures would breed the same
+/// failure). The corpus starts from `guide.initial`, which runs first and counts no seed.
+fn guided_search(
+    cfg: &ExploreConfig,
+    guide: &Guide,
+    seeds: &[u64],
+    over: &(dyn Fn() -> bool + Sync),
+    progress: &(dyn Fn() + Sync),
+) -> Vec<SeedResult> {
+    let mut corpus = Corpus::default();
+    let initial: Vec<usize> = (0..guide.initial.len()).collect();
+    let ran = on_threads(cfg.threads, initial, &|| false, |i| {
+        run_seed(&guide.initial[i].1, &Recheck::default())
+    });
+    for ((name, s), r) in guide.initial.iter().zip(ran) {
+        corpus.offer(name.clone(), s, &r.histories, &r.hits, true);
+    }
+    let mut results = Vec::with_capacity(seeds.len());
+    for round in seeds.chunks(ROUND) {
+        let plan = corpus.plan(guide.target);
+        if over() {
+            break;
+        }
+        let ran = on_threads(cfg.threads, round.to_vec(), over, |seed| {
+            let c = corpus.candidate(&plan, seed, cfg.gen);
+            let result = run_seed(&c.scenario, &cfg.recheck);
+            progress();
+            (c, result)
+        });
+        for (c, mut r) in ran {
+            let is_mutant = c.parent.is_some();
+            if r.violations.is_empty() {
+                let before = corpus.entries.len();
+                if corpus.offer(
+                    entry_name(r.seed),
+                    &c.scenario,
+                    &r.histories,
+                    &r.hits,
+                    false,
+                ) {
+                    r.kept = Some(Kept {
+                        parent: c.parent.clone(),
+                        operators: c.operators.clone(),
+                        new: corpus.entries[before].new,
+                    });
+                }
+            }
+            if r.kept.is_some() || (is_mutant && !r.violations.is_empty()) {
+                r.mutant = Some(c.scenario);
+            }
+            results.push(r);
+        }
+    }
+    results
+}
+
 /// Shrinks one failing seed's scenario. Still failing means failing one of the same
 /// invariants: the shrinker must not wander off to another bug. A divergence is re-checked
 /// the way it was found.
@@ -265,10 +365,12 @@ fn shrink_failure(scenario: &Scenario, result: &SeedResult, cfg: &ExploreConfig)
     shrink(scenario, &mut { same_bug }, cfg.shrink_budget)
 }
 
-/// `work` applied to every item on `threads` threads; the results in the items' order.
+/// `work` applied to every item on `threads` threads, until `over` says stop (the items
+/// not started then give nothing); the results in the items' order.
 fn on_threads<T: Copy + Sync, R: Send>(
     threads: usize,
     items: Vec<T>,
+    over: &(dyn Fn() -> bool + Sync),
     work: impl Fn(T) -> R + Sync,
 ) -> Vec<R> {
     let next = AtomicUsize::new(0);
@@ -282,6 +384,9 @@ fn on_threads<T: Copy + Sync, R: Send>(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&item) = items.get(i) else { break };
+                if over() {
+                    break;
+                }
                 let out = work(item);
                 done.lock()
                     .unwrap_or_else(|e| e.into_inner())

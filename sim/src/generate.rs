@@ -653,7 +653,7 @@ fn fault(sw: &Swarm, hosts: &[String], servers: &[String]) -> BoxedStrategy<Vec<
 /// without faults, whose operation cannot fail on the initial catalogue or on another
 /// job's effects. (A `worker_stop` can stop a worker another job is still spawning, which
 /// then fails "stopped before it was ready": no spawn is known to succeed beside one.)
-fn known_expectations(mut s: Scenario) -> Scenario {
+pub fn known_expectations(mut s: Scenario) -> Scenario {
     if !s.faults.is_empty() {
         return s;
     }

@@ -10,7 +10,10 @@
 //! | [`keeper`] | what a scenario's keeper does, for simulated and real runs alike |
 //! | [`check`] | one checker per docs/spec.md §9 invariant, and each checker's triggers |
 //! | [`coverage`] | the probe catalogue and which probes a run reached |
+//! | [`behaviour`] | behaviour coverage: each job's abstract history, probe pairs and counts |
 //! | [`generate`] | random scenarios (one proptest strategy for property tests and explore) |
+//! | [`mutate`] | mutation operators over scenarios, for guided exploration |
+//! | [`guided`] | guided exploration: the corpus, rarity-weighted choice, `--target` |
 //! | [`shrink`] | shrinking a failing scenario within a budget |
 //! | [`explore`] | many seeds on all cores, re-runs compared, failures shrunk and written |
 //! | [`summary`] | an exploration's summary: text, versioned JSON, merging shards |
@@ -20,12 +23,15 @@
 //! | [`timeline`] | an SVG picture of a run |
 //! | [`real`] | `rbee-sim real`: the same scenario against real `rbee` processes |
 
+pub mod behaviour;
 pub mod check;
 pub mod coverage;
 pub mod explore;
 pub mod generate;
+pub mod guided;
 pub mod keeper;
 pub mod log;
+pub mod mutate;
 pub mod net;
 pub mod output;
 pub mod real;

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use rbee_sim::check::{check_all, determinism};
 use rbee_sim::explore::{explore, ExploreConfig, Recheck};
 use rbee_sim::generate::{GenConfig, GENERATED_TICK_MS};
+use rbee_sim::guided::{Corpus, Guide};
 use rbee_sim::log::Log;
 use rbee_sim::output;
 use rbee_sim::report::{transcripts, verdicts};
@@ -117,6 +118,21 @@ enum Command {
         /// Also write the summary as JSON (schema `rbee-sim/explore`, see `rbee_sim::summary`).
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Guided: mutate scenarios that reached new behaviour instead of generating each
+        /// seed's alone (README.md, "Guided exploration").
+        #[arg(long)]
+        guided: bool,
+        /// Guided: start from the scenarios in DIR (e.g. `corpus/`) and add every new
+        /// entry there (resumable; shards may share it).
+        #[arg(long, value_name = "DIR", requires = "guided")]
+        corpus: Option<PathBuf>,
+        /// Guided: favour scenarios that hit this probe, or one of its family.
+        #[arg(long, value_name = "PROBE", requires = "guided")]
+        target: Option<String>,
+        /// Stop starting seeds after S seconds of wall time, for side-by-side measurements
+        /// on equal budgets (which seeds ran then depends on the machine).
+        #[arg(long, value_name = "S", value_parser = parse_secs)]
+        budget_secs: Option<std::time::Duration>,
     },
     /// Merge the JSON summaries of shards of one exploration (`explore --shard I/N --json`)
     /// into the summary of the whole range; print it, exit as `explore` would.
@@ -243,7 +259,21 @@ fn main() -> ExitCode {
             cross_process_every,
             require_coverage,
             json,
+            guided,
+            corpus,
+            target,
+            budget_secs,
         } => {
+            let guide = match guided
+                .then(|| guide(corpus.as_deref(), target.as_deref()))
+                .transpose()
+            {
+                Ok(guide) => guide,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let gen = gen.config();
@@ -264,8 +294,10 @@ fn main() -> ExitCode {
                     cross_every: cross_process_every,
                     exe: std::env::current_exe().ok(),
                 },
+                guide,
+                budget: budget_secs,
             };
-            explore_cmd(&cfg, require_coverage, json.as_deref())
+            explore_cmd(&cfg, require_coverage, json.as_deref(), corpus.as_deref())
         }
         Command::Merge {
             files,
@@ -274,6 +306,16 @@ fn main() -> ExitCode {
             allow_partial,
         } => merge(&files, json.as_deref(), require_coverage, allow_partial),
     }
+}
+
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("'{s}': give a positive number of seconds"))
 }
 
 fn parse_latency(s: &str) -> Result<rbee_sim::world::Latency, String> {
@@ -317,10 +359,30 @@ fn real(
     }
 }
 
+/// The guided search's settings: the corpus directory read now (a bad file is an error
+/// before any seed runs), the target checked against the probe catalogue.
+fn guide(corpus: Option<&std::path::Path>, target: Option<&str>) -> Result<Guide, String> {
+    let target = target.map(rbee_sim::guided::target).transpose()?;
+    let initial = match corpus {
+        Some(dir) => {
+            let entries = Corpus::read_dir(dir)?;
+            output::prepare_dir("--corpus", dir)?;
+            entries
+        }
+        None => Vec::new(),
+    };
+    Ok(Guide {
+        dir: corpus.map(Into::into),
+        target,
+        initial,
+    })
+}
+
 fn explore_cmd(
     cfg: &ExploreConfig,
     require_coverage: Option<u64>,
     json: Option<&std::path::Path>,
+    corpus: Option<&std::path::Path>,
 ) -> ExitCode {
     if cfg.from.saturating_add(cfg.seeds) > MAX_SEED {
         eprintln!(
@@ -370,6 +432,20 @@ fn explore_cmd(
     bar.finish_and_clear();
     let secs = wall.elapsed().as_secs_f64();
     let summary = Summary::of(cfg, &results);
+    if let Some(dir) = corpus {
+        match rbee_sim::guided::write_entries(dir, &results) {
+            Ok(n) => eprintln!(
+                "corpus: {n} new entr{} in {}",
+                if n == 1 { "y" } else { "ies" },
+                dir.display()
+            ),
+            Err(e) => {
+                print!("{}", summary.text());
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if let Some(dir) = &cfg.out {
         let path = dir.join("summary.txt");
         if let Err(e) = std::fs::write(&path, summary.text()) {

@@ -18,13 +18,16 @@
 //! | `invariants.<id>` | `violations`, `exercised` (trigger hits) and `seeds` exercising it |
 //! | `determinism` | `diverged` seeds; seeds re-run `in_process` and `cross_process` |
 //! | `probes.<name>` | `hits`, `seeds` hitting it, `first_seed` (or null) |
+//! | `guided` | whether scenarios were mutated from a corpus (`explore --guided`) |
+//! | `behaviours` | the distinct behaviours reached ([`crate::behaviour`]), sorted: `jobs` (abstract job histories), `pairs` (probes hit in one run), `counts` (a probe's hits in one run, bucketed); `corpus_added`: guided seeds that joined the corpus |
 //! | `failures[]` | `seed`, `violated`, `divergence`, the shrunk `jobs` / `faults`, `shrink_runs` (0 and not complete: not shrunk, `--shrink-seeds`), `shrink_complete`, `file`, `replay` |
 
+use crate::behaviour::{keys, Key};
 use crate::check::{exercised, CHECKERS};
 use crate::coverage::PROBES;
 use crate::explore::{replay_command, ExploreConfig, SeedResult};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 /// The schema's name.
@@ -63,6 +66,62 @@ pub struct ProbeRow {
     pub seeds: u64,
     /// The first seed that hit it (to replay an example), if any.
     pub first_seed: Option<u64>,
+}
+
+/// The distinct behaviours an exploration reached, by class (sorted, so shards merge by
+/// union).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BehaviourRow {
+    /// Abstract job histories.
+    pub jobs: Vec<String>,
+    /// Pairs of probes hit in one run.
+    pub pairs: Vec<String>,
+    /// Probe hit counts in one run, bucketed.
+    pub counts: Vec<String>,
+    /// Guided seeds that joined the corpus.
+    pub corpus_added: u64,
+}
+
+impl BehaviourRow {
+    /// Distinct behaviours of every class.
+    pub fn distinct(&self) -> usize {
+        self.jobs.len() + self.pairs.len() + self.counts.len()
+    }
+
+    fn of(results: &[SeedResult]) -> Self {
+        let mut all: BTreeSet<Key> = BTreeSet::new();
+        for r in results {
+            all.extend(keys(&r.histories, &r.hits));
+        }
+        let mut row = Self {
+            corpus_added: results.iter().filter(|r| r.kept.is_some()).count() as u64,
+            ..Self::default()
+        };
+        for k in all {
+            let text = k.text();
+            let text = text
+                .split_once(':')
+                .map_or(text.clone(), |(_, t)| t.to_owned());
+            match k {
+                Key::Job(_) => row.jobs.push(text),
+                Key::Pair(..) => row.pairs.push(text),
+                Key::Count(..) => row.counts.push(text),
+            }
+        }
+        row
+    }
+
+    fn merge(&mut self, other: &Self) {
+        let union = |a: &mut Vec<String>, b: &[String]| {
+            let mut set: BTreeSet<String> = a.drain(..).collect();
+            set.extend(b.iter().cloned());
+            *a = set.into_iter().collect();
+        };
+        union(&mut self.jobs, &other.jobs);
+        union(&mut self.pairs, &other.pairs);
+        union(&mut self.counts, &other.counts);
+        self.corpus_added += other.corpus_added;
+    }
 }
 
 /// A failing seed.
@@ -125,6 +184,12 @@ pub struct Summary {
     pub probes: BTreeMap<String, ProbeRow>,
     /// Every failing seed, by seed.
     pub failures: Vec<FailureRow>,
+    /// Whether the scenarios were mutated from a corpus (`--guided`).
+    #[serde(default)]
+    pub guided: bool,
+    /// The distinct behaviours reached.
+    #[serde(default)]
+    pub behaviours: BehaviourRow,
 }
 
 impl Summary {
@@ -199,6 +264,8 @@ impl Summary {
             },
             probes,
             failures,
+            guided: cfg.guide.is_some(),
+            behaviours: BehaviourRow::of(results),
         }
     }
 
@@ -211,12 +278,12 @@ impl Summary {
                 other.schema, other.version
             ));
         }
-        let same = |a: &Summary| (a.from, a.seeds, a.max_jobs, a.faults, a.tick_ms);
+        let same = |a: &Summary| (a.from, a.seeds, a.max_jobs, a.faults, a.tick_ms, a.guided);
         if same(self) != same(other) {
             return Err(format!(
-                "summaries of different explorations: seeds {}+{} (jobs {}, faults {}, tick {} ms) vs {}+{} (jobs {}, faults {}, tick {} ms)",
-                self.from, self.seeds, self.max_jobs, self.faults, self.tick_ms,
-                other.from, other.seeds, other.max_jobs, other.faults, other.tick_ms
+                "summaries of different explorations: seeds {}+{} (jobs {}, faults {}, tick {} ms, guided {}) vs {}+{} (jobs {}, faults {}, tick {} ms, guided {})",
+                self.from, self.seeds, self.max_jobs, self.faults, self.tick_ms, self.guided,
+                other.from, other.seeds, other.max_jobs, other.faults, other.tick_ms, other.guided
             ));
         }
         if let Some(twice) = other.shards.iter().find(|s| overlaps(&self.shards, s)) {
@@ -251,6 +318,7 @@ impl Summary {
         }
         self.failures.extend(other.failures.iter().cloned());
         self.failures.sort_by_key(|f| f.seed);
+        self.behaviours.merge(&other.behaviours);
         Ok(())
     }
 
@@ -300,7 +368,7 @@ impl Summary {
             .collect();
         let _ = writeln!(
             out,
-            "== explore seeds {}..{} (shard {}), up to {} jobs, faults {}{}",
+            "== explore seeds {}..{} (shard {}), up to {} jobs, faults {}{}{}",
             self.from,
             self.from.saturating_add(self.seeds),
             shards.join(", "),
@@ -310,12 +378,26 @@ impl Summary {
                 String::new()
             } else {
                 format!(", tick {} ms", self.tick_ms)
-            }
+            },
+            if self.guided { ", guided" } else { "" }
         );
         let _ = writeln!(out, "{:<22} {}", "seeds run", self.seeds_run);
         let _ = writeln!(out, "{:<22} {}", "jobs", self.jobs);
         let _ = writeln!(out, "{:<22} {}", "events received", self.events);
         let _ = writeln!(out, "{:<22} {} ms", "simulated time", self.simulated_ms);
+        let b = &self.behaviours;
+        let _ = writeln!(
+            out,
+            "{:<22} {} distinct: {} job histories, {} probe pairs, {} probe counts",
+            "behaviours",
+            b.distinct(),
+            b.jobs.len(),
+            b.pairs.len(),
+            b.counts.len()
+        );
+        if self.guided {
+            let _ = writeln!(out, "{:<22} {} seeds joined", "corpus", b.corpus_added);
+        }
         let _ = writeln!(out, "{:<22} {}", "failing seeds", self.failing_seeds);
         let _ = writeln!(
             out,
@@ -433,6 +515,8 @@ mod tests {
             out: None,
             threads: 1,
             shrink_budget: crate::shrink::Budget::default(),
+            guide: None,
+            budget: None,
             recheck: crate::explore::Recheck::default(),
         };
         let mut summary = Summary::of(&cfg, &[]);

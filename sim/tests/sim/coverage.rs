@@ -30,6 +30,8 @@ fn the_ci_seed_budget_holds_every_invariant_and_reaches_every_probe() {
             ..Budget::default()
         },
         // Every seed run twice in this process, every 30th replayed in a fresh one.
+        guide: None,
+        budget: None,
         recheck: Recheck {
             every: 1,
             cross_every: 30,

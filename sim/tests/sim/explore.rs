@@ -18,6 +18,8 @@ fn the_same_seed_range_gives_identical_summaries() {
         out: None,
         threads: 2,
         shrink_budget: rbee_sim::shrink::Budget::default(),
+        guide: None,
+        budget: None,
         recheck: rbee_sim::explore::Recheck::default(),
     };
     let a = explore(&cfg, &|| ());
@@ -57,6 +59,8 @@ fn shard_summaries_merge_into_the_whole_ranges_summary() {
         out: None,
         threads: 2,
         shrink_budget: rbee_sim::shrink::Budget::default(),
+        guide: None,
+        budget: None,
         recheck: rbee_sim::explore::Recheck {
             every: 2,
             ..Default::default()
@@ -106,6 +110,8 @@ fn only_the_lowest_failing_seeds_are_shrunk() {
             seeds: 2,
             ..rbee_sim::shrink::Budget::default()
         },
+        guide: None,
+        budget: None,
         recheck: rbee_sim::explore::Recheck {
             every: 0,
             cross_every: 1,
@@ -151,6 +157,8 @@ fn cross_process_re_runs_side_by_side_do_not_share_a_file() {
         out: None,
         threads: 2,
         shrink_budget: rbee_sim::shrink::Budget::default(),
+        guide: None,
+        budget: None,
         recheck: rbee_sim::explore::Recheck {
             every: 0,
             cross_every: 1,

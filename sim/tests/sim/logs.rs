@@ -149,6 +149,8 @@ fn an_explore_failure_line_names_the_logging_option() {
         out: Some("out".into()),
         threads: 1,
         shrink_budget: rbee_sim::shrink::Budget::default(),
+        guide: None,
+        budget: None,
         recheck: rbee_sim::explore::Recheck::default(),
     };
     let shrunk = rbee_sim::shrink::Shrunk {
