@@ -13,6 +13,7 @@
 //! | [`behaviour`] | behaviour coverage: each job's abstract history, probe pairs and counts |
 //! | [`generate`] | random scenarios (one proptest strategy for property tests and explore) |
 //! | [`mutate`] | mutation operators over scenarios, for guided exploration |
+//! | [`corpus`] | the regression corpus: distilling scenarios to a probe cover, replaying it |
 //! | [`guided`] | guided exploration: the corpus, rarity-weighted choice, `--target` |
 //! | [`shrink`] | shrinking a failing scenario within a budget |
 //! | [`explore`] | many seeds on all cores, re-runs compared, failures shrunk and written |
@@ -25,6 +26,7 @@
 
 pub mod behaviour;
 pub mod check;
+pub mod corpus;
 pub mod coverage;
 pub mod explore;
 pub mod generate;

@@ -134,6 +134,18 @@ enum Command {
         #[arg(long, value_name = "S", value_parser = parse_secs)]
         budget_secs: Option<std::time::Duration>,
     },
+    /// Keep the fewest scenarios of FROM (files, or directories of `*.toml`) that together
+    /// reach every probe they reach, and write them to OUT (the regression corpus,
+    /// `corpus/`, which `cargo test` replays).
+    Distill {
+        /// Scenario files or directories.
+        #[arg(required = true)]
+        from: Vec<PathBuf>,
+        /// Where to write the kept scenarios (entries an earlier distill wrote there and
+        /// that are not kept again are removed).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Merge the JSON summaries of shards of one exploration (`explore --shard I/N --json`)
     /// into the summary of the whole range; print it, exit as `explore` would.
     Merge {
@@ -299,6 +311,7 @@ fn main() -> ExitCode {
             };
             explore_cmd(&cfg, require_coverage, json.as_deref(), corpus.as_deref())
         }
+        Command::Distill { from, out } => distill(&from, &out),
         Command::Merge {
             files,
             json,
@@ -498,6 +511,92 @@ fn report_summary(
 }
 
 /// `rbee-sim merge`: the shards' summaries, merged.
+/// `rbee-sim distill`: reads every scenario first (a bad file is an error before any
+/// runs), replays each, keeps the greedy cover of their probes.
+fn distill(from: &[PathBuf], out: &std::path::Path) -> ExitCode {
+    use rbee_sim::corpus;
+    let mut files: Vec<PathBuf> = Vec::new();
+    for p in from {
+        if p.is_dir() {
+            match Corpus::read_dir(p) {
+                Ok(entries) => files.extend(entries.into_iter().map(|(name, _)| p.join(name))),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut scenarios = Vec::new();
+    for f in &files {
+        match Scenario::load(f) {
+            Ok(s) => {
+                let name = f
+                    .file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+                if !scenarios
+                    .iter()
+                    .any(|(n, _): &(String, Scenario)| *n == name)
+                {
+                    scenarios.push((name, s));
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Err(e) = output::prepare_dir("--out", out) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let replayed: Vec<corpus::Replayed> = scenarios
+        .iter()
+        .map(|(n, s)| corpus::replay(n, s))
+        .collect();
+    for r in replayed.iter().filter(|r| !r.violations.is_empty()) {
+        eprintln!("skipped {}: violates {}", r.name, r.violations[0].0);
+    }
+    let pairs: Vec<(&Scenario, &corpus::Replayed)> =
+        scenarios.iter().map(|(_, s)| s).zip(&replayed).collect();
+    let kept = corpus::distill(&pairs);
+    let names: Vec<&str> = kept.iter().map(|(i, _)| scenarios[*i].0.as_str()).collect();
+    if let Ok(read) = std::fs::read_dir(out) {
+        for e in read.filter_map(Result::ok) {
+            let path = e.path();
+            let ours = std::fs::read_to_string(&path)
+                .is_ok_and(|t| t.starts_with("# Regression corpus entry"));
+            let name = e.file_name().to_string_lossy().into_owned();
+            if ours && !names.contains(&name.as_str()) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    for (i, added) in &kept {
+        let (name, s) = &scenarios[*i];
+        if let Err(e) = corpus::write(out, name, s, added) {
+            eprintln!("error: cannot write {}: {e}", out.join(name).display());
+            return ExitCode::from(2);
+        }
+        println!("{name}: {} probe(s): {}", added.len(), added.join(", "));
+    }
+    let unreached = corpus::unreached(&replayed);
+    println!(
+        "kept {} of {} scenario(s); probes reached by none: {}",
+        kept.len(),
+        scenarios.len(),
+        if unreached.is_empty() {
+            "none".to_owned()
+        } else {
+            unreached.join(", ")
+        }
+    );
+    ExitCode::SUCCESS
+}
+
 fn merge(
     files: &[PathBuf],
     json: Option<&std::path::Path>,

@@ -7,6 +7,7 @@ mod coverage;
 mod docs;
 mod explore;
 mod faults;
+mod guided;
 mod harness;
 mod logs;
 mod properties;
