@@ -280,4 +280,22 @@ mod tests {
         assert_eq!(lc.cancel(&id), Err(CancelError::Unknown));
         assert!(matches!(lc.take(&id), Err(TakeError::Unknown)));
     }
+
+    /// A running job cancelled while its stream still drains keeps its entry but not its
+    /// channel: a stream request then is for a finished job, `404` (docs/spec.md §2), not
+    /// `409` as if the stream were still to be had. No generated keeper asks in that
+    /// window (it lasts until the draining stream ends), so this is pinned here.
+    #[tokio::test]
+    async fn a_stream_request_for_a_cancelled_draining_job_is_404() {
+        let lc = lifecycle();
+        let id = JobId::from_bits(3);
+        lc.register(id.clone(), Operation::Status {}, "queen");
+        let (job, _rx) = lc.take(&id).expect("take");
+        assert!(lc.start(&job).is_some());
+        assert_eq!(lc.cancel(&id), Ok(JobState::Running));
+        assert_eq!(lc.jobs().len(), 1, "the entry stays until the stream ends");
+        let err = lc.take(&id).err().expect("refused");
+        assert!(matches!(err, TakeError::Unknown));
+        assert_eq!(err.status(), 404);
+    }
 }
