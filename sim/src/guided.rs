@@ -89,6 +89,8 @@ pub struct Corpus {
     pub ids: BTreeMap<Key, u32>,
     /// Runs that reached each behaviour, by number.
     pub seen: Vec<u64>,
+    /// Each behaviour's class (0: job history, 1: probe pair, 2: probe count), by number.
+    class: Vec<u8>,
 }
 
 impl Corpus {
@@ -105,10 +107,16 @@ impl Corpus {
         let mut new = 0;
         let mut ids = Vec::new();
         for k in keys(histories, hits) {
+            let class = match k {
+                Key::Job(_) => 0,
+                Key::Pair(..) => 1,
+                Key::Count(..) => 2,
+            };
             let next = self.seen.len() as u32;
             let id = *self.ids.entry(k).or_insert(next);
             if id == next {
                 self.seen.push(0);
+                self.class.push(class);
                 new += 1;
             }
             self.seen[id as usize] += 1;
@@ -129,19 +137,42 @@ impl Corpus {
         true
     }
 
-    /// Each entry's weight: the sum over its behaviours of one over how often they were
-    /// seen (an entry holding a behaviour only it reached weighs at least 1), times ten
-    /// for entries hitting `target`, three for entries hitting a probe of its family.
+    /// Each entry's weight. Per class of behaviour (job histories, probe pairs, probe
+    /// counts), an entry's rarity is the sum over its behaviours of that class of one over
+    /// the square of how often they were seen (the rarest dominate); each class then
+    /// shares one unit of weight among the entries by rarity. Unbalanced, the thousands of
+    /// job histories seen once would drown a probe hit in one seed of a hundred — the rare
+    /// situations the oracles most need. Times fifty for entries hitting `target`, three
+    /// for entries hitting its family (BENCHMARKS.md, "Guided exploration", measured 10 and
+    /// 50).
     fn weights(&self, target: Option<&str>) -> Vec<f64> {
-        self.entries
+        let rarity: Vec<[f64; 3]> = self
+            .entries
             .iter()
             .map(|e| {
-                let rarity: f64 = e
-                    .keys
-                    .iter()
-                    .map(|&k| 1.0 / self.seen[k as usize].max(1) as f64)
+                let mut r = [0.0; 3];
+                for &k in &e.keys {
+                    let n = self.seen[k as usize].max(1) as f64;
+                    r[usize::from(self.class[k as usize])] += 1.0 / (n * n);
+                }
+                r
+            })
+            .collect();
+        let mut total = [0.0f64; 3];
+        for r in &rarity {
+            for c in 0..3 {
+                total[c] += r[c];
+            }
+        }
+        self.entries
+            .iter()
+            .zip(&rarity)
+            .map(|(e, r)| {
+                let share: f64 = (0..3)
+                    .filter(|&c| total[c] > 0.0)
+                    .map(|c| r[c] / total[c])
                     .sum();
-                rarity * target.map_or(1.0, |t| closeness(&e.hits, t))
+                share * target.map_or(1.0, |t| closeness(&e.hits, t))
             })
             .collect()
     }
@@ -294,13 +325,13 @@ pub fn entry_name(seed: u64) -> String {
     format!("seed-{seed:08}.toml")
 }
 
-/// How close a run with `hits` came to `target`: 10 if it hit it, 3 if it hit a probe of
-/// its family (the same name up to its last `_` word, `@` place aside: `subtask_aborted`
-/// and `subtask_line_delivered`, `no_channel_expired@hive` and `no_channel_removed@queen`),
-/// else 1.
+/// How close a run with `hits` came to `target`: 50 if it hit it, 3 if it hit a probe of
+/// its family (the same first word, `no_channel` counting as one: `subtask_aborted` and
+/// `subtask_line_delivered`, `no_channel_expired@hive` and `no_channel_removed@queen`,
+/// `relay_silence` and `relay_link_lost`), else 1.
 fn closeness(hits: &Hits, target: &str) -> f64 {
     if hits.get(target).copied().unwrap_or(0) > 0 {
-        return 10.0;
+        return 50.0;
     }
     let fam = family(target);
     let near = hits
@@ -315,7 +346,11 @@ fn closeness(hits: &Hits, target: &str) -> f64 {
 
 fn family(probe: &str) -> &str {
     let base = probe.split('@').next().unwrap_or(probe);
-    base.rsplit_once('_').map_or(base, |(f, _)| f)
+    // The first word; `no_channel_…` probes are one family.
+    let words = if base.starts_with("no_channel") { 2 } else { 1 };
+    base.match_indices('_')
+        .nth(words - 1)
+        .map_or(base, |(i, _)| &base[..i])
 }
 
 #[cfg(test)]
