@@ -9,7 +9,9 @@
 # shrinking (a failure is counted, not shrunk) and the default re-runs. Then one row per
 # repetition: seeds run, distinct behaviours (all, and job histories), hits on the ten
 # probes the random run hit least (ties by name), and the first failing seed's position.
-# JSON summaries stay in target/guided-vs-random/.
+# Then, for each probe named in $TARGETS (default: the three rarest at 1,000 seeds), a
+# guided run steered at it (`--target`) on repetition 0's seeds and budget: its hits
+# against the random run's. JSON summaries stay in target/guided-vs-random/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
@@ -29,7 +31,12 @@ for rep in $(seq 0 $((reps - 1))); do
             >/dev/null 2>"$out/$mode-$rep.err" || true
     done
 done
-python3 - "$out" "$reps" <<'EOF'
+read -r -a targets <<<"${TARGETS:-subtask_aborted no_channel_expired@hive commit_refused}"
+for t in "${targets[@]}"; do
+    "$sim" explore --seeds 1000000 --from 0 --faults --shrink-seeds 0 --budget-secs "$secs" \
+        --guided --target "$t" --json "$out/target-$t.json" "$@" >/dev/null 2>&1 || true
+done
+python3 - "$out" "$reps" "${targets[@]}" <<'EOF'
 import json, sys
 out, reps = sys.argv[1], int(sys.argv[2])
 print("| rep | mode | seeds | behaviours | job histories | 10 rarest probes (hits) | first failure (seed #) |")
@@ -45,4 +52,12 @@ for rep in range(reps):
         first = min((f["seed"] - s["from"] for f in s["failures"]), default=None)
         print(f"| {rep} | {mode} | {s['seeds_run']} | {distinct} | {len(b['jobs'])} | {hits} | {first if first is not None else '-'} |")
     print(f"| {rep} | (rarest) | | | | {', '.join(rare)} | |")
+r = json.load(open(f"{out}/random-0.json"))
+print()
+print("| --target | random hits (seeds) | guided --target hits (seeds) | ratio |")
+print("|---|---|---|---|")
+for t in sys.argv[3:]:
+    g = json.load(open(f"{out}/target-{t}.json"))
+    a, b = r["probes"][t]["hits"], g["probes"][t]["hits"]
+    print(f"| {t} | {a} ({r['seeds_run']}) | {b} ({g['seeds_run']}) | {b / max(a, 1):.1f}x |")
 EOF
