@@ -39,6 +39,8 @@ if $fast; then
     SKIPS+=(
         '^cargo test --workspace --locked'  '--fast: .ci/run has just run it'
         '^cargo build --release[^&]*$'      '--fast: the debug build of cargo test stands in for it'
+        'explore --seeds 4000 .*--corpus target/gc' '--fast: the corpus recipe takes minutes on a debug build'
+        'distill target/gc scenarios --out corpus'  '--fast: rewrites corpus/ from the recipe above'
     )
 fi
 

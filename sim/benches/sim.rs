@@ -11,6 +11,12 @@
 //!   against judging its trace (every checker, the reference model's search among them,
 //!   and the probe count), for seeds 0..20 with faults. Goal: judging stays a small share.
 //!
+//! - **guided**: what guided exploration adds per seed. Making 64 candidates from a corpus
+//!   (choice weights, mutation, validation) and offering 64 results to it, against running
+//!   64 generated scenarios; and running the 64 mutants themselves, against the same
+//!   baseline (a mutant's scenario may be heavier or lighter than a generated one). Goal:
+//!   the bookkeeping at most 10% of the runs.
+//!
 //! `cargo bench -p rbee-sim --bench sim`; BENCHMARKS.md holds the figures.
 
 use axum::response::sse::{Event, Sse};
@@ -229,5 +235,76 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The guided group (see the module documentation).
+fn guided(c: &mut Criterion) {
+    use rbee_sim::behaviour::job_histories;
+    use rbee_sim::coverage::hits;
+    use rbee_sim::guided::Corpus;
+    let gen = rbee_sim::generate::GenConfig::default();
+    let mut corpus = Corpus::default();
+    for seed in 0..400u64 {
+        let s = rbee_sim::generate::scenario(seed, gen);
+        let t = run(&s, RunOptions::new(seed));
+        corpus.offer(
+            format!("{seed}"),
+            &s,
+            &job_histories(&s, &t),
+            &hits(&s, &t),
+            true,
+        );
+    }
+    let seeds: Vec<u64> = (10_000..10_064).collect();
+    let generated: Vec<Scenario> = seeds
+        .iter()
+        .map(|&n| rbee_sim::generate::scenario(n, gen))
+        .collect();
+    let plan = corpus.plan(None);
+    let mutants: Vec<Scenario> = seeds
+        .iter()
+        .map(|&n| corpus.candidate(&plan, n, gen).scenario)
+        .collect();
+    let results: Vec<_> = mutants
+        .iter()
+        .map(|s| {
+            let t = run(s, RunOptions::new(s.seed));
+            (job_histories(s, &t), hits(s, &t))
+        })
+        .collect();
+    let mut g = c.benchmark_group("guided_64_seeds");
+    g.sample_size(10);
+    g.bench_function("run_generated", |b| {
+        b.iter(|| {
+            for s in &generated {
+                run(s, RunOptions::new(s.seed));
+            }
+        })
+    });
+    g.bench_function("run_mutants", |b| {
+        b.iter(|| {
+            for s in &mutants {
+                run(s, RunOptions::new(s.seed));
+            }
+        })
+    });
+    g.bench_function("make_and_offer", |b| {
+        b.iter_batched(
+            || corpus.clone(),
+            |mut corpus| {
+                let plan = corpus.plan(None);
+                let made: Vec<_> = seeds
+                    .iter()
+                    .map(|&n| corpus.candidate(&plan, n, gen))
+                    .collect();
+                for (c, (h, p)) in made.iter().zip(&results) {
+                    corpus.offer(format!("{}", c.scenario.seed), &c.scenario, h, p, false);
+                }
+                corpus
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, guided);
 criterion_main!(benches);

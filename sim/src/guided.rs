@@ -81,7 +81,7 @@ pub struct Entry {
 }
 
 /// The corpus and how often every behaviour has been seen.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Corpus {
     /// Entries, in the order they joined.
     pub entries: Vec<Entry>,
