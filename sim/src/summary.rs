@@ -108,6 +108,9 @@ impl BehaviourRow {
                 Key::Count(..) => row.counts.push(text),
             }
         }
+        // Sorted as text, as a merge sorts them: shards merge into exactly the whole.
+        row.pairs.sort();
+        row.counts.sort();
         row
     }
 
