@@ -222,6 +222,15 @@ pub fn narrate_to(ctx: &NarrationContext, actor: &str, action: &str, human: Stri
     ctx.sent(ctx.hub.send(&ctx.job_id, body))
 }
 
+/// A job's timer: sleeps `d` on the process clock, as late as the current context's
+/// perturbation makes timers ([`Perturb::sleep`]); a plain sleep without a context.
+pub async fn sleep(d: std::time::Duration) {
+    match current() {
+        Some(ctx) => ctx.perturb.sleep(d).await,
+        None => tokio::time::sleep(d).await,
+    }
+}
+
 /// Emits a narration line, waiting for buffer space: for bulk output and relays, which
 /// must lose nothing while a reader is connected.
 pub async fn narrate_wait(actor: &str, action: &str, human: impl Into<String>) -> Option<Sent> {

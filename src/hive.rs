@@ -282,7 +282,7 @@ impl Hive {
             "Downloading model '{model}' to hive '{name}'"
         );
         for chunk in 1..=chunks {
-            tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+            context::sleep(Duration::from_millis(interval_ms)).await;
             let pct = u64::from(chunk) * 100 / u64::from(chunks);
             narrate_wait(
                 ACTOR,
@@ -387,7 +387,7 @@ impl Hive {
         let build = context::spawn(async move {
             for i in 1..=lines {
                 if i % INSTALL_LINES_PER_MS == 0 {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    context::sleep(Duration::from_millis(1)).await;
                 }
                 narrate_wait(
                     ACTOR,
@@ -460,7 +460,9 @@ async fn run_worker(
     let started = tokio::time::Instant::now();
     let Ok(worker_id) = named.await else { return };
     for after in WORKER_LOG_AFTER_MS {
-        tokio::time::sleep_until(started + Duration::from_millis(after)).await;
+        ctx.perturb
+            .sleep_until(started + Duration::from_millis(after))
+            .await;
         say(
             "worker_log",
             format!("{worker_id}: serving '{model}', up {after} ms"),

@@ -66,7 +66,7 @@ pub async fn connect(dial: &dyn Dial, to: &Endpoint) -> io::Result<crate::dial::
             {
                 // Only a job's outgoing connection has a context: the queen's relay.
                 context::probe(Probe::RelayConnectRetry);
-                tokio::time::sleep(backoff).await;
+                context::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_millis(500));
                 attempt += 1;
             }

@@ -270,7 +270,7 @@ impl Node {
         let timer = crate::spawn::spawn({
             let job = job.clone();
             async move {
-                tokio::time::sleep(ttl).await;
+                node.perturb.sleep(ttl).await;
                 if node.jobs.end_unstreamed(&job, JobState::Expired) {
                     node.probe(Probe::TtlExpired, &job.id);
                     node.straggle(&job.id);

@@ -11,6 +11,15 @@
 //! worker thread is running the task, the scheduler picked another task first, a task that
 //! holds a job id emits late. None of them changes what the system promises; each widens a
 //! window in which two of its steps can meet.
+//!
+//! Timers are the other place: every timer that paces a job or ends one (the TTL, download
+//! chunks, build pacing, worker logs, the relay's connect backoff) sleeps through
+//! [`Perturb::sleep`] or [`Perturb::sleep_until`], which add the perturber's
+//! [`Perturber::timer_lateness`]; I/O timeouts do not (a millisecond there decides nothing). A
+//! simulated timer fires exactly at its deadline's step; a real one fires when tokio's
+//! millisecond wheel and the OS wake it, 1–2 ms late on loopback (measured in README.md,
+//! "Against real processes"). Timers are not [`Point`]s: no exploration needs them, and
+//! only the simulated side of a comparison with real processes asks for lateness.
 
 use std::fmt;
 use std::sync::Arc;
@@ -83,6 +92,12 @@ pub trait Perturber: Send + Sync + 'static {
 
     /// Random bits for a stray job id ([`Point::Stray`]).
     fn bits(&self) -> u128;
+
+    /// How much later than its deadline the timer being set now fires. Zero (the default)
+    /// keeps timers exact, as every replay, exploration and snapshot runs them.
+    fn timer_lateness(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// A process's perturbation handle: off (the default, and always on real sockets), or a
@@ -124,6 +139,25 @@ impl Perturb {
     /// Random bits for a stray job id, if on.
     pub fn bits(&self) -> Option<u128> {
         self.0.as_ref().map(|p| p.bits())
+    }
+
+    /// The lateness of a timer set now (zero when off).
+    fn lateness(&self) -> Duration {
+        self.0
+            .as_ref()
+            .map_or(Duration::ZERO, |p| p.timer_lateness())
+    }
+
+    /// A timer of the system: sleeps `d` on the process clock, plus the perturber's
+    /// lateness. On real sockets exactly `tokio::time::sleep(d)`.
+    pub async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d + self.lateness()).await;
+    }
+
+    /// A timer of the system with a deadline: sleeps until `deadline`, plus the
+    /// perturber's lateness. On real sockets exactly `tokio::time::sleep_until(deadline)`.
+    pub async fn sleep_until(&self, deadline: tokio::time::Instant) {
+        tokio::time::sleep_until(deadline + self.lateness()).await;
     }
 
     /// A waiting point: returns at once when off or when the perturber leaves it alone;
@@ -202,5 +236,37 @@ mod tests {
         assert_eq!(ran.load(Ordering::Relaxed), 1, "deferred, not run yet");
         tokio::time::sleep(Duration::from_millis(4)).await;
         assert_eq!(ran.load(Ordering::Relaxed), 2);
+    }
+
+    /// Makes every timer 2 ms late and leaves every point alone.
+    struct LateTimers;
+
+    impl Perturber for LateTimers {
+        fn at(&self, _: Point) -> Option<Duration> {
+            None
+        }
+        fn bits(&self) -> u128 {
+            0
+        }
+        fn timer_lateness(&self) -> Duration {
+            Duration::from_millis(2)
+        }
+    }
+
+    /// Proves timers are exact when off and under a perturber that only perturbs points,
+    /// and late by the lateness a perturber gives them, for both kinds of timer.
+    #[tokio::test(start_paused = true)]
+    async fn timers_are_exact_unless_the_perturber_makes_them_late() {
+        let start = tokio::time::Instant::now();
+        Perturb::off().sleep(Duration::from_millis(5)).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(5));
+        let points_only = Perturb::with(Arc::new(Always(AtomicUsize::new(0))));
+        points_only.sleep(Duration::from_millis(5)).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(10));
+        let late = Perturb::with(Arc::new(LateTimers));
+        late.sleep(Duration::from_millis(5)).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(17));
+        late.sleep_until(start + Duration::from_millis(20)).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(22));
     }
 }

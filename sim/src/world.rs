@@ -50,7 +50,7 @@ fn settle_ms(scenario: &Scenario) -> u64 {
 }
 
 /// Knobs of a run that are not part of the scenario: the seed, so that a scenario file and
-/// a seed always reproduce a run, and two that only special callers set.
+/// a seed always reproduce a run, and a few that only special callers set.
 #[derive(Clone, Copy, Debug)]
 pub struct RunOptions {
     /// The seed (overrides the scenario's).
@@ -64,6 +64,14 @@ pub struct RunOptions {
     /// `rbee-sim real` sets loopback-like bounds so that the simulated side of a comparison
     /// races the way real processes on one machine do.
     pub latency: Option<Latency>,
+    /// The simulated step; `None` takes the scenario's `tick_ms`. `rbee-sim real` runs some
+    /// seeds below a millisecond, where a message on loopback takes less than one.
+    pub step: Option<Duration>,
+    /// Bounds of how late every timer of the system fires (drawn per timer, to the
+    /// microsecond, from a RNG of its own seeded from the run's seed); `None` keeps timers
+    /// exact, as every replay, exploration, snapshot and trace hash does. `rbee-sim real`
+    /// makes them late as real timers are.
+    pub timer_lateness: Option<Latency>,
 }
 
 /// The bounds of a link's message latency, as turmoil draws it: `min` plus an exponential
@@ -84,6 +92,28 @@ impl RunOptions {
             seed,
             entry_limit: None,
             latency: None,
+            step: None,
+            timer_lateness: None,
+        }
+    }
+
+    /// The same run at steps of `step` instead of the scenario's `tick_ms`.
+    pub fn with_step(self, step: Duration) -> Self {
+        Self {
+            step: Some(step),
+            ..self
+        }
+    }
+
+    /// The same run with every timer of the system late by a draw within `lateness` (a
+    /// `max` below `min` is taken as `min`).
+    pub fn with_timer_lateness(self, lateness: Latency) -> Self {
+        Self {
+            timer_lateness: Some(Latency {
+                min: lateness.min,
+                max: lateness.max.max(lateness.min),
+            }),
+            ..self
         }
     }
 
@@ -111,7 +141,7 @@ impl RunOptions {
 type Nodes = Rc<RefCell<BTreeMap<String, Arc<Node>>>>;
 
 /// What every process of one run shares: the run's id RNG, the recorder, the TTL, the
-/// channel capacity and the perturbation RNG.
+/// channel capacity, the perturbation RNG and the late timers' RNG.
 #[derive(Clone)]
 struct Env {
     ids: IdGen,
@@ -119,19 +149,22 @@ struct Env {
     ttl: Duration,
     capacity: Option<usize>,
     perturb: Option<Arc<Mutex<StdRng>>>,
+    late_timers: Option<LateTimers>,
     down: DownHosts,
 }
 
 impl Env {
     fn config(&self, role: Role, host: &str) -> NodeConfig {
-        let perturb = match &self.perturb {
-            Some(rng) => Perturb::with(Arc::new(SimPerturber {
-                rng: rng.clone(),
+        let perturb = if self.perturb.is_none() && self.late_timers.is_none() {
+            Perturb::off()
+        } else {
+            Perturb::with(Arc::new(SimPerturber {
+                rng: self.perturb.clone(),
+                late_timers: self.late_timers.clone(),
                 host: host.to_owned(),
                 life: self.recorder.current_life(host),
                 recorder: self.recorder.clone(),
-            })),
-            None => Perturb::off(),
+            }))
         };
         NodeConfig {
             ids: self.ids.clone(),
@@ -163,20 +196,44 @@ fn perturb_rate(point: Point) -> (f64, u64) {
     }
 }
 
-/// The simulator's perturber: decisions from the run's one perturbation RNG (seeded from the
-/// run's seed, drawn in simulation order), every firing recorded in the trace. A quarter of
-/// the firings yield once, the others wait from 1 ms up to the point's longest wait.
-struct SimPerturber {
+/// Late timers: the bounds and the RNG that draws each timer's lateness (its own, so that
+/// late timers change no perturbation decision and no job id).
+#[derive(Clone)]
+struct LateTimers {
     rng: Arc<Mutex<StdRng>>,
+    bounds: Latency,
+}
+
+/// The simulator's perturber: decisions from the run's one perturbation RNG (seeded from the
+/// run's seed, drawn in simulation order; none without `perturb`), every firing recorded in
+/// the trace. A quarter of the firings yield once, the others wait from 1 ms up to the
+/// point's longest wait. Timers are late only with [`RunOptions::timer_lateness`].
+struct SimPerturber {
+    rng: Option<Arc<Mutex<StdRng>>>,
+    late_timers: Option<LateTimers>,
     host: String,
     life: u32,
     recorder: Recorder,
 }
 
 impl Perturber for SimPerturber {
+    fn timer_lateness(&self) -> Duration {
+        let Some(late) = &self.late_timers else {
+            return Duration::ZERO;
+        };
+        let (min, max) = (late.bounds.min.as_micros(), late.bounds.max.as_micros());
+        let micros = late
+            .rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .random_range(min..=max);
+        Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
     fn at(&self, point: Point) -> Option<Duration> {
+        let rng = self.rng.as_ref()?;
         let delay = {
-            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            let mut rng = rng.lock().unwrap_or_else(|e| e.into_inner());
             let (rate, longest) = perturb_rate(point);
             if !rng.random_bool(rate) {
                 return None;
@@ -198,7 +255,10 @@ impl Perturber for SimPerturber {
     }
 
     fn bits(&self) -> u128 {
-        self.rng.lock().unwrap_or_else(|e| e.into_inner()).random()
+        // Only a fired `Stray` point asks, and points fire only with the perturbation RNG.
+        self.rng.as_ref().map_or(0, |rng| {
+            rng.lock().unwrap_or_else(|e| e.into_inner()).random()
+        })
     }
 }
 
@@ -206,6 +266,11 @@ impl Perturber for SimPerturber {
 /// that switching perturbation on does not change which ids jobs get.
 fn perturb_seed(seed: u64) -> u64 {
     seed ^ 0x9e37_79b9_7f4a_7c15
+}
+
+/// Seed of a run's late-timer RNG: derived from the run's seed, apart from the other two.
+fn late_timer_seed(seed: u64) -> u64 {
+    seed ^ 0x5851_f42d_4c95_7f2d
 }
 
 /// The most trace entries a run of `scenario` may record: [`crate::trace::MAX_ENTRIES`],
@@ -238,7 +303,11 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
         .simulation_duration(Duration::from_millis(
             scenario.run_for_ms + settle_ms(scenario) + 60_000,
         ))
-        .tick_duration(Duration::from_millis(scenario.tick_ms))
+        .tick_duration(
+            options
+                .step
+                .unwrap_or(Duration::from_millis(scenario.tick_ms)),
+        )
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
         .rng_seed(options.seed);
     if let Some(latency) = options.latency {
@@ -257,6 +326,12 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
             Arc::new(Mutex::new(StdRng::seed_from_u64(perturb_seed(
                 options.seed,
             ))))
+        }),
+        late_timers: options.timer_lateness.map(|bounds| LateTimers {
+            rng: Arc::new(Mutex::new(StdRng::seed_from_u64(late_timer_seed(
+                options.seed,
+            )))),
+            bounds,
         }),
         down: DownHosts::default(),
     };

@@ -1,11 +1,12 @@
 //! Real against simulated, judged by reachability: each job's client-visible behaviour as a
 //! list of lines — events in order, then the outcome and the cancel result — without job
 //! ids, `seq`, timestamps, human texts (they name real addresses) or keep-alives (never
-//! recorded). A real job agrees when some simulated seed produced exactly its lines (each
-//! job may agree with a different seed: two jobs that raced in reality are judged
-//! separately); a job no seed produced is a fidelity difference, shown as a unified diff
-//! against the closest simulated transcript (fewest differing lines).
+//! recorded). A real job agrees when some simulated run (a seed at a timing) produced
+//! exactly its lines (each job may agree with a different run: two jobs that raced in
+//! reality are judged separately); a job no run produced is a fidelity difference, shown as
+//! a unified diff against the closest simulated transcript (fewest differing lines).
 
+use super::timing::{runs_text, SimRun};
 use crate::scenario::Scenario;
 use crate::trace::{Trace, What};
 use rbee::event::{StreamEvent, Terminal};
@@ -60,59 +61,59 @@ pub fn job_lines(scenario: &Scenario, trace: &Trace, index: usize) -> Vec<String
     events
 }
 
-/// A real job that some simulated seed reproduced.
+/// A real job that some simulated run reproduced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Agreement {
     /// The job's index in the scenario.
     pub index: usize,
-    /// The first simulated seed whose transcript of this job equals the real one.
-    pub seed: u64,
+    /// The first simulated run whose transcript of this job equals the real one.
+    pub run: SimRun,
     /// The job's outcome.
     pub outcome: String,
     /// How many comparable lines the transcript has.
     pub lines: usize,
 }
 
-/// A real job that no simulated seed reproduced: a fidelity difference.
+/// A real job that no simulated run reproduced: a fidelity difference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobDiff {
     /// The job's index in the scenario.
     pub index: usize,
-    /// The seed of the closest simulated transcript (the first, if several are as close);
+    /// The run of the closest simulated transcript (the first, if several are as close);
     /// `None` when no simulated run was compared at all.
-    pub seed: Option<u64>,
+    pub run: Option<SimRun>,
     /// How many lines differ between it and the real transcript (removed plus added).
     pub changed: usize,
     /// Unified diff, closest simulated (`-`) to real (`+`).
     pub diff: String,
 }
 
-/// How a real run compares with the simulated seeds, job by job.
+/// How a real run compares with the simulated runs, job by job.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Comparison {
-    /// The simulated seeds that were run, in order.
-    pub seeds: Vec<u64>,
-    /// The jobs some seed reproduced, in scenario order.
+    /// The simulated runs, in the order they were tried.
+    pub runs: Vec<SimRun>,
+    /// The jobs some run reproduced, in scenario order.
     pub agreeing: Vec<Agreement>,
-    /// The jobs no seed reproduced, in scenario order.
+    /// The jobs no run reproduced, in scenario order.
     pub differing: Vec<JobDiff>,
 }
 
 /// The closest simulated transcript of a job so far.
 struct Closest {
-    seed: Option<u64>,
+    run: Option<SimRun>,
     changed: usize,
     lines: Vec<String>,
 }
 
-/// Judges a real run against simulated runs fed to it one seed at a time: a job agrees
-/// with the first seed that reproduces it, and until one does, the closest transcript is
-/// kept for its diff.
+/// Judges a real run against simulated runs fed to it one at a time: a job agrees with the
+/// first run that reproduces it, and until one does, the closest transcript is kept for its
+/// diff.
 pub struct Judge<'a> {
     scenario: &'a Scenario,
     real: Vec<Vec<String>>,
-    seeds: Vec<u64>,
-    found: Vec<Option<u64>>,
+    runs: Vec<SimRun>,
+    found: Vec<Option<SimRun>>,
     closest: Vec<Option<Closest>>,
 }
 
@@ -133,28 +134,28 @@ fn changed_lines(simulated: &[String], real: &[String]) -> usize {
 }
 
 impl<'a> Judge<'a> {
-    /// A judge of `real`, a real run of `scenario`, before any simulated seed.
+    /// A judge of `real`, a real run of `scenario`, before any simulated run.
     pub fn new(scenario: &'a Scenario, real: &Trace) -> Self {
         let jobs = scenario.jobs.len();
         Self {
             scenario,
             real: (0..jobs).map(|i| job_lines(scenario, real, i)).collect(),
-            seeds: Vec::new(),
+            runs: Vec::new(),
             found: vec![None; jobs],
             closest: (0..jobs).map(|_| None).collect(),
         }
     }
 
-    /// Compares every job not yet reproduced with the simulated run `trace` at `seed`.
-    pub fn add(&mut self, seed: u64, trace: &Trace) {
-        self.seeds.push(seed);
+    /// Compares every job not yet reproduced with `trace`, the simulated run `run`.
+    pub fn add(&mut self, run: SimRun, trace: &Trace) {
+        self.runs.push(run);
         for (index, real) in self.real.iter().enumerate() {
             if self.found[index].is_some() {
                 continue;
             }
             let simulated = job_lines(self.scenario, trace, index);
             if simulated == *real {
-                self.found[index] = Some(seed);
+                self.found[index] = Some(run);
                 self.closest[index] = None;
                 continue;
             }
@@ -164,7 +165,7 @@ impl<'a> Judge<'a> {
                 .is_none_or(|c| changed < c.changed)
             {
                 self.closest[index] = Some(Closest {
-                    seed: Some(seed),
+                    run: Some(run),
                     changed,
                     lines: simulated,
                 });
@@ -172,7 +173,7 @@ impl<'a> Judge<'a> {
         }
     }
 
-    /// Whether every job has been reproduced by some seed (more seeds would change nothing).
+    /// Whether every job has been reproduced by some run (more runs would change nothing).
     pub fn settled(&self) -> bool {
         self.found.iter().all(Option::is_some)
     }
@@ -180,11 +181,11 @@ impl<'a> Judge<'a> {
     /// The verdict per job.
     pub fn finish(self) -> Comparison {
         let mut out = Comparison {
-            seeds: self.seeds,
+            runs: self.runs,
             ..Comparison::default()
         };
         for (index, real) in self.real.iter().enumerate() {
-            if let Some(seed) = self.found[index] {
+            if let Some(run) = self.found[index] {
                 let outcome = real
                     .iter()
                     .find_map(|l| l.strip_prefix("outcome "))
@@ -192,22 +193,22 @@ impl<'a> Judge<'a> {
                     .to_owned();
                 out.agreeing.push(Agreement {
                     index,
-                    seed,
+                    run,
                     outcome,
                     lines: real.len(),
                 });
                 continue;
             }
             let none = Closest {
-                seed: None,
+                run: None,
                 changed: real.len(),
                 lines: Vec::new(),
             };
             let closest = self.closest[index].as_ref().unwrap_or(&none);
             let plan = &self.scenario.jobs[index];
             let label = format!("job #{index} ({}, {})", plan.keeper, plan.operation.name());
-            let from = match closest.seed {
-                Some(seed) => format!("simulated seed {seed} {label}"),
+            let from = match closest.run {
+                Some(run) => format!("simulated {run} {label}"),
                 None => format!("no simulated run of {label}"),
             };
             let (a, b) = (lines_text(&closest.lines), lines_text(real));
@@ -220,7 +221,7 @@ impl<'a> Judge<'a> {
             );
             out.differing.push(JobDiff {
                 index,
-                seed: closest.seed,
+                run: closest.run,
                 changed: closest.changed,
                 diff,
             });
@@ -262,66 +263,45 @@ fn collapse_runs(diff: &str) -> String {
     out
 }
 
-/// Compares every job of `scenario` between simulated runs (seed and trace, in the order
+/// Compares every job of `scenario` between simulated runs (run and trace, in the order
 /// tried) and a real trace.
-pub fn compare(scenario: &Scenario, simulated: &[(u64, &Trace)], real: &Trace) -> Comparison {
+pub fn compare(scenario: &Scenario, simulated: &[(SimRun, &Trace)], real: &Trace) -> Comparison {
     let mut judge = Judge::new(scenario, real);
-    for (seed, trace) in simulated {
-        judge.add(*seed, trace);
+    for (run, trace) in simulated {
+        judge.add(*run, trace);
     }
     judge.finish()
 }
 
-/// The seeds of a comparison for people: `seed 7`, `seeds 7..26`, or a list.
-fn seed_range(seeds: &[u64]) -> String {
-    match seeds {
-        [] => "no seed".to_owned(),
-        [one] => format!("seed {one}"),
-        [first, .., last] if seeds.windows(2).all(|w| w[1] == w[0] + 1) => {
-            format!("seeds {first}..={last}")
-        }
-        many => format!(
-            "seeds {}",
-            many.iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-/// The comparison for people: one line per job that agrees, naming the simulated seed that
+/// The comparison for people: one line per job that agrees, naming the simulated run that
 /// reproduced it, and per fidelity difference the closest simulated transcript as a diff.
 pub fn render(scenario: &Scenario, comparison: &Comparison) -> String {
     let mut out = String::from(
-        "== real vs simulated, per job (events, outcome; no ids, times or texts): a job agrees if some simulated seed produces it, each job on its own\n",
+        "== real vs simulated, per job (events, outcome; no ids, times or texts): a job agrees if some simulated run produces it, each job on its own\n",
     );
-    let tried = comparison.seeds.len();
+    let tried = comparison.runs.len();
     for a in &comparison.agreeing {
         let plan = &scenario.jobs[a.index];
         let _ = writeln!(
             out,
-            "job #{} {} {}: agrees (simulated seed {}; {}, {} lines)",
+            "job #{} {} {}: agrees (simulated {}; {}, {} lines)",
             a.index,
             plan.keeper,
             plan.operation.name(),
-            a.seed,
+            a.run,
             a.outcome,
             a.lines
         );
     }
     for d in &comparison.differing {
         let plan = &scenario.jobs[d.index];
-        let closest = match d.seed {
-            Some(seed) => format!(
-                "closest: simulated seed {seed}, {} line(s) differ",
-                d.changed
-            ),
+        let closest = match d.run {
+            Some(run) => format!("closest: simulated {run}, {} line(s) differ", d.changed),
             None => "no simulated run to compare with".to_owned(),
         };
         let _ = writeln!(
             out,
-            "job #{} {} {}: DIFFERS (fidelity difference: no simulated seed of {tried} produces it; {closest})",
+            "job #{} {} {}: DIFFERS (fidelity difference: no simulated run of {tried} produces it; {closest})",
             d.index,
             plan.keeper,
             plan.operation.name(),
@@ -333,7 +313,7 @@ pub fn render(scenario: &Scenario, comparison: &Comparison) -> String {
         "{} of {} jobs agree (simulated {})",
         comparison.agreeing.len(),
         scenario.jobs.len(),
-        seed_range(&comparison.seeds)
+        runs_text(&comparison.runs)
     );
     out
 }
@@ -342,6 +322,10 @@ pub fn render(scenario: &Scenario, comparison: &Comparison) -> String {
 mod tests {
     use super::*;
     use crate::world::{run, RunOptions};
+
+    fn at(seed: u64) -> SimRun {
+        SimRun::exact(seed)
+    }
 
     const SCENARIO: &str = "name = \"t\"\nseed = 4\nhives = [\"hive-a\"]\nkeepers = [\"alice\"]\n\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_list\"\nhive_id = \"hive-a\"\n\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_get\"\nhive_id = \"hive-a\"\nmodel = \"tinyllama\"\n";
 
@@ -355,16 +339,16 @@ mod tests {
         let a = run(&scenario, RunOptions::new(1));
         let b = run(&scenario, RunOptions::new(2));
         assert_ne!(a.hash(), b.hash());
-        let same = compare(&scenario, &[(1, &a)], &b);
+        let same = compare(&scenario, &[(at(1), &a)], &b);
         assert_eq!(same.differing, []);
         assert_eq!(
-            (same.agreeing[0].seed, same.agreeing[0].outcome.as_str()),
-            (1, "done")
+            (same.agreeing[0].run, same.agreeing[0].outcome.as_str()),
+            (at(1), "done")
         );
         assert!(render(&scenario, &same)
             .contains("job #0 alice model_list: agrees (simulated seed 1; done,"));
         let c = run(&with_models(&scenario, &["zephyr"]), RunOptions::new(1));
-        let diff = compare(&scenario, &[(1, &c)], &a);
+        let diff = compare(&scenario, &[(at(1), &c)], &a);
         assert_eq!(diff.differing.len(), 1, "{diff:?}");
         let d = &diff.differing[0].diff;
         assert_eq!(diff.differing[0].index, 0);
@@ -382,7 +366,7 @@ mod tests {
             "{d}"
         );
         let text = render(&scenario, &diff);
-        assert!(text.contains("job #0 alice model_list: DIFFERS (fidelity difference: no simulated seed of 1 produces it; closest: simulated seed 1, 3 line(s) differ)"), "{text}");
+        assert!(text.contains("job #0 alice model_list: DIFFERS (fidelity difference: no simulated run of 1 produces it; closest: simulated seed 1, 3 line(s) differ)"), "{text}");
         assert!(
             text.contains("1 of 2 jobs agree (simulated seed 1)"),
             "{text}"
@@ -413,21 +397,21 @@ mod tests {
         );
         let same = run(&scenario, RunOptions::new(4));
         let mut judge = Judge::new(&scenario, &real);
-        judge.add(30, &two_more);
+        judge.add(at(30), &two_more);
         assert!(!judge.settled());
-        judge.add(20, &one_more);
+        judge.add(at(20), &one_more);
         let got = judge.finish();
-        assert_eq!(got.seeds, [30, 20]);
+        assert_eq!(got.runs, [at(30), at(20)]);
         assert_eq!(got.agreeing.len(), 1, "{got:?}");
-        assert_eq!((got.agreeing[0].index, got.agreeing[0].seed), (1, 30));
+        assert_eq!((got.agreeing[0].index, got.agreeing[0].run), (1, at(30)));
         assert_eq!(got.differing.len(), 1, "{got:?}");
         assert_eq!(
             (
                 got.differing[0].index,
-                got.differing[0].seed,
+                got.differing[0].run,
                 got.differing[0].changed
             ),
-            (0, Some(20), 3)
+            (0, Some(at(20)), 3)
         );
         assert!(
             got.differing[0]
@@ -438,17 +422,17 @@ mod tests {
         );
         let mut judge = Judge::new(&scenario, &real);
         for (seed, trace) in [(30, &two_more), (20, &one_more), (40, &same)] {
-            judge.add(seed, trace);
+            judge.add(at(seed), trace);
         }
         assert!(judge.settled());
         let got = judge.finish();
         assert_eq!(got.differing, []);
-        let seeds: Vec<(usize, u64)> = got.agreeing.iter().map(|a| (a.index, a.seed)).collect();
-        assert_eq!(seeds, [(0, 40), (1, 30)]);
+        let runs: Vec<(usize, SimRun)> = got.agreeing.iter().map(|a| (a.index, a.run)).collect();
+        assert_eq!(runs, [(0, at(40)), (1, at(30))]);
         assert!(render(&scenario, &got).contains("2 of 2 jobs agree (simulated seeds 30, 20, 40)"));
         let none = compare(&scenario, &[], &real);
         assert_eq!(none.differing.len(), 2);
-        assert_eq!(none.differing[0].seed, None);
+        assert_eq!(none.differing[0].run, None);
         assert!(render(&scenario, &none).contains("no simulated run to compare with"));
     }
 

@@ -7,7 +7,8 @@
 //! simulator's own keeper code on the real clock ([`run`]), checks the client-visible
 //! trace with the invariants a client can see ([`checks`]), and judges every job by
 //! whether the simulator can produce it: the same file simulated on loopback-like links at
-//! up to K seeds ([`simulated`]), a job agreeing with any one of them ([`compare`]).
+//! up to K seeds with exact timers and K with late ones ([`simulated`], [`timing`]), a job
+//! agreeing with any one of these runs ([`compare`]).
 //!
 //! Unlike the rest of this crate, this module is not deterministic: it reads the real
 //! clock, runs OS processes and threads. Nothing in the simulator uses it.
@@ -20,7 +21,8 @@
 //! | [`cluster`] | the processes and proxies of a scenario; applying a fault |
 //! | [`run`] | one run on the real clock, recorded as a trace |
 //! | [`checks`] | the invariants on a real trace: shared, client-side, not visible |
-//! | [`simulated`] | the simulated side: loopback-like links, K seeds, run until every job agrees |
+//! | [`simulated`] | the simulated side: loopback-like links, K seeds per timing, run until every job agrees |
+//! | [`timing`] | the timings of the simulated side (steps, late timers); a run's name |
 //! | [`compare`] | per-job judgement by reachability, the closest transcript as a unified diff |
 
 pub mod checks;
@@ -31,6 +33,7 @@ pub mod proxy;
 pub mod run;
 pub mod simulated;
 pub mod support;
+pub mod timing;
 
 use crate::report::transcripts;
 use crate::scenario::Scenario;
@@ -224,10 +227,10 @@ pub fn command(file: &Path, options: SimOptions, source: &QueenSource) -> u8 {
     print!("{}", verdict_table(&outcome.verdicts));
     print!("{}", compare::render(scenario, &outcome.comparison));
     eprintln!(
-        "real run: {} ms of wall time ({} ms of scenario time); simulated side: {} seed(s) in {} ms",
+        "real run: {} ms of wall time ({} ms of scenario time); simulated side: {} run(s) in {} ms",
         outcome.real_ms,
         outcome.real.end(),
-        outcome.comparison.seeds.len(),
+        outcome.comparison.runs.len(),
         outcome.simulated_ms
     );
     if outcome.agrees() {

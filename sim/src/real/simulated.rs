@@ -1,5 +1,6 @@
 //! The simulated side of a real run: the same scenario in the simulator, on loopback-like
-//! links, at up to K seeds, until every real job has been reproduced by one of them.
+//! links, at up to K seeds with exact timers and K with late ones ([`super::timing`]),
+//! until every real job has been reproduced by one of these runs.
 //!
 //! Why several seeds: a scenario with concurrent jobs has races whose winner is a matter of
 //! microseconds (a `worker_list` submitted beside a `worker_spawn` on one hive lists the
@@ -18,10 +19,14 @@
 //! bounds reach the same spread (0–1 ms never lists it empty at 1 ms; turmoil's default
 //! still does at 5 ms).
 //!
-//! Seeds run in order and stop as soon as every job agrees, so a run that agrees costs one
-//! simulated run more often than not; only a job that differs costs all K.
+//! Real timers fire late, which exact simulated timers never do; so after the K seeds
+//! with exact timers come the same K with late timers ([`Timing`]).
+//!
+//! Runs go in that order and stop as soon as every job agrees, so a run that agrees costs
+//! one simulated run more often than not; only a job that differs costs all 2 × K.
 
 use super::compare::{Comparison, Judge};
+use super::timing::{SimRun, Timing};
 use crate::scenario::{Scenario, MAX_SEED};
 use crate::trace::Trace;
 use crate::world::{run, Latency, RunOptions};
@@ -37,7 +42,8 @@ pub const LOOPBACK: Latency = Latency {
     max: Duration::from_millis(2),
 };
 
-/// The simulated step of the simulated side, whatever the scenario's `tick_ms`.
+/// The simulated step of the simulated side, whatever the scenario's `tick_ms` (a timing
+/// may run finer: [`Timing::step`]).
 pub const STEP_MS: u64 = 1;
 
 /// How the simulated side of a real run is simulated.
@@ -45,7 +51,7 @@ pub const STEP_MS: u64 = 1;
 pub struct SimSide {
     /// The first seed; the others follow it (wrapping within 0..=[`MAX_SEED`]).
     pub first_seed: u64,
-    /// How many seeds at most (at least 1).
+    /// How many seeds at most at each timing (at least 1).
     pub seeds: u64,
     /// Every link's message latency.
     pub latency: Latency,
@@ -61,10 +67,18 @@ impl SimSide {
         }
     }
 
-    /// The seeds in the order they are tried.
+    /// The seeds in the order they are tried at each timing.
     pub fn seed_list(&self) -> impl Iterator<Item = u64> {
         let first = self.first_seed;
         (0..self.seeds.max(1)).map(move |i| first.wrapping_add(i) & MAX_SEED)
+    }
+
+    /// The simulated runs in the order they are tried: every seed at the exact timing,
+    /// then every seed at each late one.
+    pub fn run_list(&self) -> impl Iterator<Item = SimRun> + '_ {
+        Timing::ALL
+            .into_iter()
+            .flat_map(move |timing| self.seed_list().map(move |seed| SimRun { seed, timing }))
     }
 
     /// `scenario` as the simulated side runs it: at [`STEP_MS`].
@@ -75,20 +89,21 @@ impl SimSide {
         }
     }
 
-    /// The simulated run of `scenario` at `seed`.
-    pub fn run(&self, scenario: &Scenario, seed: u64) -> Trace {
+    /// The simulated run `sim` of `scenario`.
+    pub fn run(&self, scenario: &Scenario, sim: SimRun) -> Trace {
         run(
             &self.scenario(scenario),
-            RunOptions::new(seed).with_latency(self.latency),
+            sim.timing
+                .apply(RunOptions::new(sim.seed).with_latency(self.latency)),
         )
     }
 
-    /// Runs the seeds in order until every job of `real` has been reproduced (or the seeds
+    /// Runs the runs in order until every job of `real` has been reproduced (or the runs
     /// are spent) and returns the verdict per job.
     pub fn judge(&self, scenario: &Scenario, real: &Trace) -> Comparison {
         let mut judge = Judge::new(scenario, real);
-        for seed in self.seed_list() {
-            judge.add(seed, &self.run(scenario, seed));
+        for sim in self.run_list() {
+            judge.add(sim, &self.run(scenario, sim));
             if judge.settled() {
                 break;
             }
@@ -96,12 +111,15 @@ impl SimSide {
         judge.finish()
     }
 
-    /// The settings for people, e.g. `up to 20 seeds from 42, 1 ms steps, link latency 0-2 ms`.
+    /// The settings for people, e.g. `up to 20 seed(s) from 42 at each of: 1 ms steps,
+    /// exact timers | ...; link latency 0-2 ms`.
     pub fn describe(&self) -> String {
+        let timings: Vec<&str> = Timing::ALL.iter().map(|t| t.describe()).collect();
         format!(
-            "up to {} seed(s) from {}, {STEP_MS} ms steps, link latency {}-{} ms",
+            "up to {} seed(s) from {} at each of: {}; link latency {}-{} ms",
             self.seeds.max(1),
             self.first_seed,
+            timings.join(" | "),
             self.latency.min.as_millis(),
             self.latency.max.as_millis()
         )
@@ -138,8 +156,8 @@ mod tests {
         );
         let scenario = Scenario::parse("race.toml", RACE).expect("valid");
         assert_eq!(side.scenario(&scenario).tick_ms, 1);
-        let a = side.run(&scenario, 3);
-        assert_eq!(a.hash(), side.run(&scenario, 3).hash());
+        let a = side.run(&scenario, SimRun::exact(3));
+        assert_eq!(a.hash(), side.run(&scenario, SimRun::exact(3)).hash());
         assert_ne!(a.hash(), run(&scenario, RunOptions::new(3)).hash());
     }
 
@@ -152,9 +170,37 @@ mod tests {
         let side = SimSide::new(scenario.seed);
         let branches: Vec<bool> = side
             .seed_list()
-            .map(|seed| listed_workers(&scenario, &side.run(&scenario, seed)))
+            .map(|seed| listed_workers(&scenario, &side.run(&scenario, SimRun::exact(seed))))
             .collect();
         assert!(branches.contains(&true), "{branches:?}");
         assert!(branches.contains(&false), "{branches:?}");
+    }
+
+    /// An integrated-mode download of two 40 ms chunks, cancelled 84 ms after the start:
+    /// against real processes it was cancelled in 3 of 6 runs and done in the others.
+    const CANCEL_AT_LAST_CHUNK: &str = "name = \"dl\"\nseed = 1\nmode = \"integrated\"\nhives = [\"hive-a\"]\nkeepers = [\"alice\"]\nrun_for_ms = 5000\n\n[[jobs]]\nkeeper = \"alice\"\noperation = \"model_download\"\nhive_id = \"hive-a\"\nmodel = \"gemma\"\nchunks = 2\ninterval_ms = 40\ncancel_at_ms = 84\n";
+
+    /// Proves late timers reach a branch reality takes and exact timers never do: with
+    /// exact timers the last chunk is always due before the cancel, so the download is
+    /// done in every seed; with late timers it is cancelled in some seeds and done in others,
+    /// as it was against real processes.
+    #[test]
+    fn late_timers_reach_the_cancel_before_the_last_chunk_that_exact_timers_never_do() {
+        let scenario = Scenario::parse("dl.toml", CANCEL_AT_LAST_CHUNK).expect("valid");
+        let side = SimSide::new(scenario.seed);
+        let cancelled = |timing: Timing| {
+            side.seed_list()
+                .filter(|&seed| {
+                    let trace = side.run(&scenario, SimRun { seed, timing });
+                    super::super::compare::job_lines(&scenario, &trace, 0)
+                        .iter()
+                        .any(|l| l == "outcome cancelled")
+                })
+                .count()
+        };
+        assert_eq!(cancelled(Timing::Exact), 0);
+        let late = cancelled(Timing::LateTimers);
+        assert!(late > 0 && late < 20, "{late} of 20 cancelled");
+        assert_eq!(side.run_list().count(), 40);
     }
 }

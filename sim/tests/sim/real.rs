@@ -1,7 +1,7 @@
 //! `rbee-sim real`: scenarios run against real `rbee` processes on loopback agree with the
-//! simulator job by job — a real job agrees when some simulated seed (of K, on loopback-like
-//! links) produces it — and a planted difference shows up as a fidelity difference with the
-//! closest simulated transcript as its diff.
+//! simulator job by job — a real job agrees when some simulated run (one of K seeds at each
+//! of two timings, on loopback-like links) produces it — and a planted difference shows up
+//! as a fidelity difference with the closest simulated transcript as its diff.
 //!
 //! The scenarios include a race whose winner reality picks by microseconds (a listing
 //! beside a spawn); faults fall ≥ 0.5 s from any chunk boundary, so those runs test the
@@ -215,8 +215,8 @@ expect = "done"
 
 /// Proves a difference between reality and the simulator is still reported, per job, as a
 /// fidelity difference: the simulated side gets one more model in its hive than the real
-/// run (planted here, in the test, through the scenario each side is given), so no seed of
-/// the K reproduces the listing job; its diff is against the closest simulated transcript,
+/// run (planted here, in the test, through the scenario each side is given), so no run of
+/// the K seeds at any timing reproduces the listing job; its diff is against the closest simulated transcript,
 /// names the job and shows the extra entry line and payload, and the other jobs agree.
 #[test]
 fn a_planted_difference_is_reported_as_a_fidelity_difference_with_a_diff() {
@@ -229,17 +229,17 @@ fn a_planted_difference_is_reported_as_a_fidelity_difference_with_a_diff() {
     let side = SimSide::new(scenario.seed);
     let comparison = side.judge(&planted, &real_trace);
     assert_eq!(
-        comparison.seeds,
-        side.seed_list().collect::<Vec<_>>(),
-        "every seed was tried before the job was called a difference"
+        comparison.runs,
+        side.run_list().collect::<Vec<_>>(),
+        "every seed at every timing was tried before the job was called a difference"
     );
     assert_eq!(comparison.differing.len(), 1, "{comparison:#?}");
     let diff = &comparison.differing[0];
     assert_eq!(diff.index, 0);
-    let closest = diff.seed.expect("a closest seed");
+    let closest = diff.run.expect("a closest run");
     assert!(
         diff.diff.contains(&format!(
-            "--- simulated seed {closest} job #0 (alice, model_list)\n+++ real job #0 (alice, model_list)\n"
+            "--- simulated {closest} job #0 (alice, model_list)\n+++ real job #0 (alice, model_list)\n"
         )),
         "{}",
         diff.diff
@@ -257,7 +257,7 @@ fn a_planted_difference_is_reported_as_a_fidelity_difference_with_a_diff() {
     );
     let text = compare::render(&scenario, &comparison);
     assert!(
-        text.contains(&format!("job #0 alice model_list: DIFFERS (fidelity difference: no simulated seed of 20 produces it; closest: simulated seed {closest}, 3 line(s) differ)")),
+        text.contains(&format!("job #0 alice model_list: DIFFERS (fidelity difference: no simulated run of 40 produces it; closest: simulated {closest}, 3 line(s) differ)")),
         "{text}"
     );
     assert!(
@@ -293,7 +293,7 @@ expect = "done"
 
 /// Proves a race that reality decides by microseconds agrees by reachability: a
 /// `worker_list` racing a `worker_spawn` on one hive, run for real four times, agrees in
-/// every run with some simulated seed — the seed that lists the worker when reality did,
+/// every run with some simulated run — the one that lists the worker when reality did,
 /// one that does not when reality did not (the simulated side reaches both branches:
 /// `real::simulated`'s unit tests).
 #[test]
@@ -307,10 +307,10 @@ fn a_listing_racing_a_spawn_agrees_by_reachability() {
         let list = &outcome.comparison.agreeing[1];
         assert_eq!(list.index, 1);
         let real_lines = compare::job_lines(&scenario, &outcome.real, 1);
-        let replayed = compare::job_lines(&scenario, &side.run(&scenario, list.seed), 1);
+        let replayed = compare::job_lines(&scenario, &side.run(&scenario, list.run), 1);
         assert_eq!(
             real_lines, replayed,
-            "the seed the report names reproduces the real listing"
+            "the run the report names reproduces the real listing"
         );
         branches.push(real_lines.iter().any(|l| l.contains("worker-1")));
     }
