@@ -64,9 +64,6 @@ pub struct RunOptions {
     /// `rbee-sim real` sets loopback-like bounds so that the simulated side of a comparison
     /// races the way real processes on one machine do.
     pub latency: Option<Latency>,
-    /// The simulated step; `None` takes the scenario's `tick_ms`. `rbee-sim real` runs some
-    /// seeds below a millisecond, where a message on loopback takes less than one.
-    pub step: Option<Duration>,
     /// Bounds of how late every timer of the system fires (drawn per timer, to the
     /// microsecond, from a RNG of its own seeded from the run's seed); `None` keeps timers
     /// exact, as every replay, exploration, snapshot and trace hash does. `rbee-sim real`
@@ -92,16 +89,7 @@ impl RunOptions {
             seed,
             entry_limit: None,
             latency: None,
-            step: None,
             timer_lateness: None,
-        }
-    }
-
-    /// The same run at steps of `step` instead of the scenario's `tick_ms`.
-    pub fn with_step(self, step: Duration) -> Self {
-        Self {
-            step: Some(step),
-            ..self
         }
     }
 
@@ -303,11 +291,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
         .simulation_duration(Duration::from_millis(
             scenario.run_for_ms + settle_ms(scenario) + 60_000,
         ))
-        .tick_duration(
-            options
-                .step
-                .unwrap_or(Duration::from_millis(scenario.tick_ms)),
-        )
+        .tick_duration(Duration::from_millis(scenario.tick_ms))
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
         .rng_seed(options.seed);
     if let Some(latency) = options.latency {

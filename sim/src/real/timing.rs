@@ -43,11 +43,6 @@ impl Timing {
     /// job that agrees without late timers names a seed that replays without them.
     pub const ALL: [Timing; 2] = [Self::Exact, Self::LateTimers];
 
-    /// The simulated step: 1 ms at every timing (see the module's comment).
-    pub fn step(self) -> Duration {
-        Duration::from_millis(1)
-    }
-
     /// How late timers fire (`None`: exactly at their deadline).
     pub fn timer_lateness(self) -> Option<Latency> {
         match self {
@@ -56,9 +51,9 @@ impl Timing {
         }
     }
 
-    /// `options` at this timing.
+    /// `options` at this timing (the step is the simulated side's, 1 ms at every timing:
+    /// see the module's comment).
     pub fn apply(self, options: RunOptions) -> RunOptions {
-        let options = options.with_step(self.step());
         match self.timer_lateness() {
             Some(late) => options.with_timer_lateness(late),
             None => options,
@@ -185,18 +180,13 @@ mod tests {
         );
     }
 
-    /// Proves each timing sets what it says: the step, and late timers or exact ones.
+    /// Proves each timing sets what it says: exact timers, or late ones.
     #[test]
-    fn each_timing_sets_its_step_and_timers() {
-        let exact = Timing::Exact.apply(RunOptions::new(1));
+    fn each_timing_sets_its_timers() {
+        assert_eq!(Timing::Exact.apply(RunOptions::new(1)).timer_lateness, None);
         assert_eq!(
-            (exact.step, exact.timer_lateness),
-            (Some(Duration::from_millis(1)), None)
-        );
-        let late = Timing::LateTimers.apply(RunOptions::new(1));
-        assert_eq!(
-            (late.step, late.timer_lateness),
-            (Some(Duration::from_millis(1)), Some(REAL_TIMER_LATENESS))
+            Timing::LateTimers.apply(RunOptions::new(1)).timer_lateness,
+            Some(REAL_TIMER_LATENESS)
         );
     }
 }
