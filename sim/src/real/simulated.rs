@@ -42,8 +42,8 @@ pub const LOOPBACK: Latency = Latency {
     max: Duration::from_millis(2),
 };
 
-/// The simulated step of the simulated side, whatever the scenario's `tick_ms` (a timing
-/// may run finer: [`Timing::step`]).
+/// The simulated step of the simulated side at every timing, whatever the scenario's
+/// `tick_ms` (finer steps make the clocks drift: [`super::timing`]).
 pub const STEP_MS: u64 = 1;
 
 /// How the simulated side of a real run is simulated.
