@@ -461,7 +461,7 @@ async fn run_worker(
     let Ok(worker_id) = named.await else { return };
     for after in WORKER_LOG_AFTER_MS {
         ctx.perturb
-            .sleep_until(started + Duration::from_millis(after))
+            .sleep_after(started, Duration::from_millis(after))
             .await;
         say(
             "worker_log",

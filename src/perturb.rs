@@ -14,8 +14,9 @@
 //!
 //! Timers are the other place: every timer that paces a job or ends one (the TTL, download
 //! chunks, build pacing, worker logs, the relay's connect backoff) sleeps through
-//! [`Perturb::sleep`] or [`Perturb::sleep_until`], which add the perturber's
-//! [`Perturber::timer_lateness`]; I/O timeouts do not (a millisecond there decides nothing). A
+//! [`Perturb::sleep`] or [`Perturb::sleep_after`], which add the perturber's
+//! [`Perturber::timer_lateness`] and stretch by its [`Perturber::dilation`]; I/O timeouts
+//! do not (a millisecond there decides nothing, and they are seconds long). A
 //! simulated timer fires exactly at its deadline's step; a real one fires when tokio's
 //! millisecond wheel and the OS wake it, 1–2 ms late on loopback (measured in README.md,
 //! "Against real processes"). Timers are not [`Point`]s: no exploration needs them, and
@@ -98,6 +99,15 @@ pub trait Perturber: Send + Sync + 'static {
     fn timer_lateness(&self) -> Duration {
         Duration::ZERO
     }
+
+    /// How many milliseconds of the process clock a millisecond of a timer lasts. One (the
+    /// default) everywhere but on the simulated side of a comparison with real processes,
+    /// which stretches every timer so that a simulated message, which waits for the next
+    /// whole-millisecond step where a real one on loopback takes a fraction of a
+    /// millisecond, costs a job a smaller share of its time.
+    fn dilation(&self) -> u32 {
+        1
+    }
 }
 
 /// A process's perturbation handle: off (the default, and always on real sockets), or a
@@ -141,23 +151,26 @@ impl Perturb {
         self.0.as_ref().map(|p| p.bits())
     }
 
-    /// The lateness of a timer set now (zero when off).
-    fn lateness(&self) -> Duration {
-        self.0
-            .as_ref()
-            .map_or(Duration::ZERO, |p| p.timer_lateness())
+    /// How long a timer of `d` set now lasts on the process clock: `d` plus the
+    /// perturber's lateness, times its dilation (exactly `d` when off).
+    fn timer(&self, d: Duration) -> Duration {
+        match &self.0 {
+            None => d,
+            Some(p) => (d + p.timer_lateness()) * p.dilation().max(1),
+        }
     }
 
-    /// A timer of the system: sleeps `d` on the process clock, plus the perturber's
-    /// lateness. On real sockets exactly `tokio::time::sleep(d)`.
+    /// A timer of the system: sleeps `d` on the process clock, late and stretched as the
+    /// perturber makes timers. On real sockets exactly `tokio::time::sleep(d)`.
     pub async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(d + self.lateness()).await;
+        tokio::time::sleep(self.timer(d)).await;
     }
 
-    /// A timer of the system with a deadline: sleeps until `deadline`, plus the
-    /// perturber's lateness. On real sockets exactly `tokio::time::sleep_until(deadline)`.
-    pub async fn sleep_until(&self, deadline: tokio::time::Instant) {
-        tokio::time::sleep_until(deadline + self.lateness()).await;
+    /// A timer of the system with a deadline `d` after `start` (a pace that does not drift
+    /// with the lateness of earlier timers), late and stretched as the perturber makes
+    /// timers. On real sockets exactly `tokio::time::sleep_until(start + d)`.
+    pub async fn sleep_after(&self, start: tokio::time::Instant, d: Duration) {
+        tokio::time::sleep_until(start + self.timer(d)).await;
     }
 
     /// A waiting point: returns at once when off or when the perturber leaves it alone;
@@ -266,7 +279,37 @@ mod tests {
         let late = Perturb::with(Arc::new(LateTimers));
         late.sleep(Duration::from_millis(5)).await;
         assert_eq!(start.elapsed(), Duration::from_millis(17));
-        late.sleep_until(start + Duration::from_millis(20)).await;
+        late.sleep_after(start, Duration::from_millis(20)).await;
         assert_eq!(start.elapsed(), Duration::from_millis(22));
+    }
+
+    /// Makes every timer 1 ms late and three times as long.
+    struct Dilated;
+
+    impl Perturber for Dilated {
+        fn at(&self, _: Point) -> Option<Duration> {
+            None
+        }
+        fn bits(&self) -> u128 {
+            0
+        }
+        fn timer_lateness(&self) -> Duration {
+            Duration::from_millis(1)
+        }
+        fn dilation(&self) -> u32 {
+            3
+        }
+    }
+
+    /// Proves a dilated timer lasts its time and its lateness stretched, for both kinds of
+    /// timer, and a deadline counts from its start, not from now.
+    #[tokio::test(start_paused = true)]
+    async fn a_dilated_timer_stretches_its_time_and_its_lateness() {
+        let start = tokio::time::Instant::now();
+        let dilated = Perturb::with(Arc::new(Dilated));
+        dilated.sleep(Duration::from_millis(5)).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(18));
+        dilated.sleep_after(start, Duration::from_millis(20)).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(63));
     }
 }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::Method;
 use rbee::ids::JobId;
 use rbee::keeper::{Flow, Keeper, KeeperError, Outcome, Seen};
+use rbee::perturb::Perturb;
 use std::time::Duration;
 
 /// The jobs of `keeper` in `scenario`, with their scenario indexes (which name them in
@@ -36,23 +37,51 @@ pub fn requests_of(scenario: &Scenario, keeper: &str) -> Vec<(usize, RequestPlan
         .collect()
 }
 
+/// When a keeper acts: its time zero, and the timers it waits on, so that the simulated
+/// side of a real run can make them late as a real keeper's timers are (exact everywhere
+/// else, and in a real run, whose timers are late on their own).
+#[derive(Clone)]
+pub struct Schedule {
+    /// The keeper's time zero: a plan's `at_ms` counts from it.
+    pub start: tokio::time::Instant,
+    /// The keeper's timers ([`Perturb::sleep`]).
+    pub timers: Perturb,
+}
+
+impl Schedule {
+    /// A schedule from `start` on exact timers.
+    pub fn exact(start: tokio::time::Instant) -> Self {
+        Self {
+            start,
+            timers: Perturb::off(),
+        }
+    }
+
+    /// Waits until `ms` after the start.
+    async fn at(&self, ms: u64) {
+        self.timers
+            .sleep_after(self.start, Duration::from_millis(ms))
+            .await;
+    }
+}
+
 /// Runs all of one keeper's jobs and requests concurrently, each at its own time after
-/// `start`.
+/// the schedule's start.
 pub async fn run_keeper(
     name: &str,
     client: &Keeper,
     recorder: &Recorder,
-    start: tokio::time::Instant,
+    schedule: &Schedule,
     jobs: Vec<(usize, JobPlan)>,
     requests: Vec<(usize, RequestPlan)>,
     hives: &[String],
 ) {
     let runs = jobs
         .into_iter()
-        .map(|(index, plan)| keeper_job(name, client, recorder, start, index, plan));
+        .map(|(index, plan)| keeper_job(name, client, recorder, schedule, index, plan));
     let asks = requests
         .into_iter()
-        .map(|(index, plan)| keeper_request(name, client, recorder, start, index, plan, hives));
+        .map(|(index, plan)| keeper_request(name, client, recorder, schedule, index, plan, hives));
     futures::future::join(
         futures::future::join_all(runs),
         futures::future::join_all(asks),
@@ -75,12 +104,12 @@ async fn keeper_request(
     name: &str,
     keeper: &Keeper,
     recorder: &Recorder,
-    start: tokio::time::Instant,
+    schedule: &Schedule,
     index: usize,
     plan: RequestPlan,
     hives: &[String],
 ) {
-    tokio::time::sleep_until(start + Duration::from_millis(plan.at_ms)).await;
+    schedule.at(plan.at_ms).await;
     let hive = hives.first().map_or("hive", String::as_str);
     let json = |v: serde_json::Value| Some(Bytes::from(v.to_string()));
     let (method, path, body) = match plan.kind {
@@ -143,11 +172,11 @@ pub async fn keeper_job(
     name: &str,
     keeper: &Keeper,
     recorder: &Recorder,
-    start: tokio::time::Instant,
+    schedule: &Schedule,
     index: usize,
     plan: JobPlan,
 ) {
-    tokio::time::sleep_until(start + Duration::from_millis(plan.at_ms)).await;
+    schedule.at(plan.at_ms).await;
     let outcome = |job, outcome: &str, message: String| What::Outcome {
         index,
         job,
@@ -186,7 +215,7 @@ pub async fn keeper_job(
     }
     let cancel = async {
         if let Behaviour::CancelAt(at) = plan.behaviour {
-            tokio::time::sleep_until(start + Duration::from_millis(at)).await;
+            schedule.at(at).await;
             let result = match keeper.cancel(&job).await {
                 Ok(_) => "ok".to_owned(),
                 Err(e) => e.to_string(),
@@ -228,7 +257,10 @@ pub async fn keeper_job(
     let follow = async {
         // Owned here, so a stream that ends without any event releases `restream`.
         let mut first_event = Some(first_event);
-        tokio::time::sleep(Duration::from_millis(plan.connect_after_ms)).await;
+        schedule
+            .timers
+            .sleep(Duration::from_millis(plan.connect_after_ms))
+            .await;
         let mut seen = 0u64;
         let limit = match plan.behaviour {
             Behaviour::DisconnectAfter(n) => Some(n),

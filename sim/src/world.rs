@@ -64,11 +64,34 @@ pub struct RunOptions {
     /// `rbee-sim real` sets loopback-like bounds so that the simulated side of a comparison
     /// races the way real processes on one machine do.
     pub latency: Option<Latency>,
-    /// Bounds of how late every timer of the system fires (drawn per timer, to the
-    /// microsecond, from a RNG of its own seeded from the run's seed); `None` keeps timers
-    /// exact, as every replay, exploration, snapshot and trace hash does. `rbee-sim real`
-    /// makes them late as real timers are.
-    pub timer_lateness: Option<Latency>,
+    /// How late every timer fires: the system's, the keepers' and the faults' (drawn per
+    /// timer from a RNG of its own seeded from the run's seed: [`TimerLateness`]); `None`
+    /// keeps timers exact, as every replay, exploration, snapshot and trace hash does.
+    /// `rbee-sim real` makes them late as real timers are.
+    pub timer_lateness: Option<TimerLateness>,
+    /// How many simulated milliseconds a millisecond of the scenario lasts: every timer
+    /// of the system, of the keepers and of the faults, and the run's time limits, are
+    /// stretched by it while a message still takes its step, as if steps were
+    /// `1 / dilation` as long (turmoil's own steps cannot be shorter than tokio's
+    /// millisecond: `rbee-sim real`'s timings). 1 (no stretch) in every run but the
+    /// simulated side of `rbee-sim real`. The system's I/O timeouts (seconds) are not
+    /// stretched, and a trace's times are simulated milliseconds.
+    pub dilation: u32,
+}
+
+/// How late timers fire: each one `usual` late, or `loaded` late instead with a
+/// probability that is drawn once per run, uniformly within 0..=`max_loaded_percent` %.
+/// Why per run: how often a real timer is woken late depends on how busy the machine is,
+/// and that holds for the whole run (a build log of ninety 1 ms pauses drifts by the sum
+/// of their lateness, and a per-timer draw alone gives every run about the same sum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerLateness {
+    /// How late most timers fire.
+    pub usual: Duration,
+    /// How late a timer fires when the machine was busy.
+    pub loaded: Duration,
+    /// The largest share of `loaded` timers a run may draw, in percent (at most 100).
+    pub max_loaded_percent: u8,
 }
 
 /// The bounds of a link's message latency, as turmoil draws it: `min` plus an exponential
@@ -90,16 +113,26 @@ impl RunOptions {
             entry_limit: None,
             latency: None,
             timer_lateness: None,
+            dilation: 1,
         }
     }
 
-    /// The same run with every timer of the system late by a draw within `lateness` (a
-    /// `max` below `min` is taken as `min`).
-    pub fn with_timer_lateness(self, lateness: Latency) -> Self {
+    /// The same run with every timer and time limit stretched `dilation` times (at least
+    /// once).
+    pub fn with_dilation(self, dilation: u32) -> Self {
         Self {
-            timer_lateness: Some(Latency {
-                min: lateness.min,
-                max: lateness.max.max(lateness.min),
+            dilation: dilation.max(1),
+            ..self
+        }
+    }
+
+    /// The same run with every timer late as `lateness` draws it (a share above 100 % is
+    /// taken as 100 %).
+    pub fn with_timer_lateness(self, lateness: TimerLateness) -> Self {
+        Self {
+            timer_lateness: Some(TimerLateness {
+                max_loaded_percent: lateness.max_loaded_percent.min(100),
+                ..lateness
             }),
             ..self
         }
@@ -138,22 +171,29 @@ struct Env {
     capacity: Option<usize>,
     perturb: Option<Arc<Mutex<StdRng>>>,
     late_timers: Option<LateTimers>,
+    dilation: u32,
     down: DownHosts,
 }
 
 impl Env {
+    /// The perturbation of `host`'s process: its points fire from `points` (none without),
+    /// its timers are late with the run's late timers.
+    fn perturb(&self, host: &str, points: Option<Arc<Mutex<StdRng>>>) -> Perturb {
+        if points.is_none() && self.late_timers.is_none() && self.dilation == 1 {
+            return Perturb::off();
+        }
+        Perturb::with(Arc::new(SimPerturber {
+            rng: points,
+            late_timers: self.late_timers.clone(),
+            dilation: self.dilation,
+            host: host.to_owned(),
+            life: self.recorder.current_life(host),
+            recorder: self.recorder.clone(),
+        }))
+    }
+
     fn config(&self, role: Role, host: &str) -> NodeConfig {
-        let perturb = if self.perturb.is_none() && self.late_timers.is_none() {
-            Perturb::off()
-        } else {
-            Perturb::with(Arc::new(SimPerturber {
-                rng: self.perturb.clone(),
-                late_timers: self.late_timers.clone(),
-                host: host.to_owned(),
-                life: self.recorder.current_life(host),
-                recorder: self.recorder.clone(),
-            }))
-        };
+        let perturb = self.perturb(host, self.perturb.clone());
         NodeConfig {
             ids: self.ids.clone(),
             dial: Arc::new(SimDial::new(self.down.clone())),
@@ -184,12 +224,43 @@ fn perturb_rate(point: Point) -> (f64, u64) {
     }
 }
 
-/// Late timers: the bounds and the RNG that draws each timer's lateness (its own, so that
-/// late timers change no perturbation decision and no job id).
+/// Late timers: the RNG that draws each timer's lateness (its own, so that late timers
+/// change no perturbation decision and no job id), and the run's lateness.
 #[derive(Clone)]
 struct LateTimers {
     rng: Arc<Mutex<StdRng>>,
-    bounds: Latency,
+    lateness: TimerLateness,
+    /// The share of timers that fire `loaded` late in this run.
+    loaded_share: f64,
+}
+
+impl LateTimers {
+    /// The late timers of a run at `seed`: the run's share of loaded timers is the RNG's
+    /// first draw.
+    fn new(seed: u64, lateness: TimerLateness) -> Self {
+        let mut rng = StdRng::seed_from_u64(late_timer_seed(seed));
+        let loaded_share =
+            rng.random_range(0.0..=f64::from(lateness.max_loaded_percent.min(100)) / 100.0);
+        Self {
+            rng: Arc::new(Mutex::new(rng)),
+            lateness,
+            loaded_share,
+        }
+    }
+
+    /// How late the next timer fires.
+    fn draw(&self) -> Duration {
+        let loaded = self
+            .rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .random_bool(self.loaded_share);
+        if loaded {
+            self.lateness.loaded
+        } else {
+            self.lateness.usual
+        }
+    }
 }
 
 /// The simulator's perturber: decisions from the run's one perturbation RNG (seeded from the
@@ -199,6 +270,7 @@ struct LateTimers {
 struct SimPerturber {
     rng: Option<Arc<Mutex<StdRng>>>,
     late_timers: Option<LateTimers>,
+    dilation: u32,
     host: String,
     life: u32,
     recorder: Recorder,
@@ -206,16 +278,13 @@ struct SimPerturber {
 
 impl Perturber for SimPerturber {
     fn timer_lateness(&self) -> Duration {
-        let Some(late) = &self.late_timers else {
-            return Duration::ZERO;
-        };
-        let (min, max) = (late.bounds.min.as_micros(), late.bounds.max.as_micros());
-        let micros = late
-            .rng
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .random_range(min..=max);
-        Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+        self.late_timers
+            .as_ref()
+            .map_or(Duration::ZERO, LateTimers::draw)
+    }
+
+    fn dilation(&self) -> u32 {
+        self.dilation
     }
 
     fn at(&self, point: Point) -> Option<Duration> {
@@ -289,7 +358,8 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
     let mut builder = turmoil::Builder::new();
     builder
         .simulation_duration(Duration::from_millis(
-            scenario.run_for_ms + settle_ms(scenario) + 60_000,
+            (scenario.run_for_ms + settle_ms(scenario) + 60_000)
+                * u64::from(options.dilation.max(1)),
         ))
         .tick_duration(Duration::from_millis(scenario.tick_ms))
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
@@ -311,12 +381,10 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
                 options.seed,
             ))))
         }),
-        late_timers: options.timer_lateness.map(|bounds| LateTimers {
-            rng: Arc::new(Mutex::new(StdRng::seed_from_u64(late_timer_seed(
-                options.seed,
-            )))),
-            bounds,
-        }),
+        late_timers: options
+            .timer_lateness
+            .map(|lateness| LateTimers::new(options.seed, lateness)),
+        dilation: options.dilation.max(1),
         down: DownHosts::default(),
     };
     // The queen. Integrated mode gives it the hives as in-process handlers, rebuilt from
@@ -371,15 +439,22 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
         let requests = crate::keeper::requests_of(scenario, keeper);
         let hives = scenario.hives.clone();
         let (name, recorder, down) = (keeper.clone(), recorder.clone(), env.down.clone());
+        // A keeper hits no perturbation point; its timers are late with the system's.
+        let timers = env.perturb(keeper, None);
         // Every host's tasks stay on its LocalSet (rbee::spawn): the same teardown order
         // in every run.
         sim.client(
             keeper.as_str(),
             rbee::spawn::on_local_set(async move {
                 let client = Keeper::new(Arc::new(SimDial::new(down)), queen_endpoint());
-                let start = tokio::time::Instant::now();
-                crate::keeper::run_keeper(&name, &client, &recorder, start, jobs, requests, &hives)
-                    .await;
+                let schedule = crate::keeper::Schedule {
+                    start: tokio::time::Instant::now(),
+                    timers,
+                };
+                crate::keeper::run_keeper(
+                    &name, &client, &recorder, &schedule, jobs, requests, &hives,
+                )
+                .await;
                 Ok(())
             }),
         );
@@ -451,17 +526,37 @@ fn quiescent(nodes: &Nodes) -> bool {
         .all(|n| n.hub().stats().live_channels == 0 && n.jobs().is_empty())
 }
 
+/// The scenario's faults in the order they fire, each with the millisecond it fires at:
+/// its `at_ms`, or later with late timers (a real harness fires a fault on a real timer,
+/// late as every real timer is). Late faults keep their order: one never fires before a
+/// fault due before it (a restart after its crash).
+fn fault_times(scenario: &Scenario, env: &Env) -> Vec<(u64, FaultPlan)> {
+    let mut faults: Vec<FaultPlan> = scenario.faults.clone();
+    faults.sort_by_key(|f| f.at_ms);
+    let mut last = 0;
+    faults
+        .into_iter()
+        .map(|f| {
+            let lateness = env
+                .late_timers
+                .as_ref()
+                .map_or(0, |l| l.draw().as_millis() as u64);
+            last = ((f.at_ms + lateness) * u64::from(env.dilation)).max(last);
+            (last, f)
+        })
+        .collect()
+}
+
 /// Steps the simulation: faults at their time, until every keeper is done (or the time
 /// limit), then until quiescence (or the settle limit); records the final state.
 fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, env: &Env, nodes: &Nodes) {
     let recorder = &env.recorder;
-    let mut faults: Vec<FaultPlan> = scenario.faults.clone();
-    faults.sort_by_key(|f| f.at_ms);
-    let mut faults = faults.into_iter().peekable();
+    let mut faults = fault_times(scenario, env).into_iter().peekable();
+    let dilation = u64::from(env.dilation);
     let now = |sim: &turmoil::Sim<'_>| sim.elapsed().as_millis() as u64;
     let mut step = |sim: &mut turmoil::Sim<'_>| -> Option<bool> {
         let t = now(sim);
-        while let Some(f) = faults.next_if(|f| f.at_ms <= t) {
+        while let Some((_, f)) = faults.next_if(|(at, _)| *at <= t) {
             recorder.push_at(
                 t,
                 "sim",
@@ -511,12 +606,12 @@ fn drive(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, env: &Env, nodes: &Nod
                 break;
             }
         }
-        if now(sim) >= scenario.run_for_ms {
+        if now(sim) >= scenario.run_for_ms * dilation {
             recorder.push_at(now(sim), "sim", What::TimeLimit);
             break;
         }
     }
-    let settle_until = now(sim) + settle_ms(scenario);
+    let settle_until = now(sim) + settle_ms(scenario) * dilation;
     while !broken && !quiescent(nodes) && now(sim) < settle_until {
         if step(sim).is_none() {
             break;

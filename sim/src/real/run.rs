@@ -9,7 +9,7 @@
 //! those live inside the processes.
 
 use super::cluster::{Cluster, QueenSource};
-use crate::keeper::{jobs_of, requests_of, run_keeper};
+use crate::keeper::{jobs_of, requests_of, run_keeper, Schedule};
 use crate::scenario::Scenario;
 use crate::trace::{Recorder, TimeSource, Trace, What};
 use rbee::dial::TcpDial;
@@ -52,7 +52,8 @@ async fn execute(scenario: &Scenario, source: &QueenSource) -> Result<Trace, Str
         let (requests, hives) = (requests_of(scenario, &name), scenario.hives.clone());
         keepers.spawn(async move {
             let client = Keeper::new(Arc::new(TcpDial), endpoint);
-            run_keeper(&name, &client, &recorder, origin, jobs, requests, &hives).await;
+            let schedule = Schedule::exact(origin);
+            run_keeper(&name, &client, &recorder, &schedule, jobs, requests, &hives).await;
         });
     }
     let mut faults = scenario.faults.clone();
