@@ -151,26 +151,33 @@ impl Perturb {
         self.0.as_ref().map(|p| p.bits())
     }
 
-    /// How long a timer of `d` set now lasts on the process clock: `d` plus the
-    /// perturber's lateness, times its dilation (exactly `d` when off).
-    fn timer(&self, d: Duration) -> Duration {
-        match &self.0 {
-            None => d,
-            Some(p) => (d + p.timer_lateness()) * p.dilation().max(1),
+    /// How long a timer of `d` that starts at `start` lasts on the process clock: `d`
+    /// times the perturber's dilation, plus its lateness (stretched too) if the timer has
+    /// to wait at all; exactly `d` when off. A timer already due when it is set (a zero
+    /// wait, a deadline in the past) fires at once, as tokio fires a real one: it is not
+    /// late.
+    fn timer(&self, start: tokio::time::Instant, d: Duration) -> Duration {
+        let Some(p) = &self.0 else { return d };
+        let dilation = p.dilation().max(1);
+        let due = d * dilation;
+        if start + due <= tokio::time::Instant::now() {
+            return due;
         }
+        (d + p.timer_lateness()) * dilation
     }
 
     /// A timer of the system: sleeps `d` on the process clock, late and stretched as the
     /// perturber makes timers. On real sockets exactly `tokio::time::sleep(d)`.
     pub async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(self.timer(d)).await;
+        let now = tokio::time::Instant::now();
+        tokio::time::sleep(self.timer(now, d)).await;
     }
 
     /// A timer of the system with a deadline `d` after `start` (a pace that does not drift
     /// with the lateness of earlier timers), late and stretched as the perturber makes
     /// timers. On real sockets exactly `tokio::time::sleep_until(start + d)`.
     pub async fn sleep_after(&self, start: tokio::time::Instant, d: Duration) {
-        tokio::time::sleep_until(start + self.timer(d)).await;
+        tokio::time::sleep_until(start + self.timer(start, d)).await;
     }
 
     /// A waiting point: returns at once when off or when the perturber leaves it alone;
@@ -281,6 +288,13 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_millis(17));
         late.sleep_after(start, Duration::from_millis(20)).await;
         assert_eq!(start.elapsed(), Duration::from_millis(22));
+        late.sleep(Duration::ZERO).await;
+        late.sleep_after(start, Duration::from_millis(21)).await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(22),
+            "a timer already due when it is set fires at once, not late"
+        );
     }
 
     /// Makes every timer 1 ms late and three times as long.

@@ -64,8 +64,9 @@ pub struct RunOptions {
     /// `rbee-sim real` sets loopback-like bounds so that the simulated side of a comparison
     /// races the way real processes on one machine do.
     pub latency: Option<Latency>,
-    /// How late every timer fires: the system's, the keepers' and the faults' (drawn per
-    /// timer from a RNG of its own seeded from the run's seed: [`TimerLateness`]); `None`
+    /// How late every timer fires: the system's, and the keepers' and the faults' if it says
+    /// so (drawn per timer from a RNG of its own seeded from the run's seed:
+    /// [`TimerLateness`]); `None`
     /// keeps timers exact, as every replay, exploration, snapshot and trace hash does.
     /// `rbee-sim real` makes them late as real timers are.
     pub timer_lateness: Option<TimerLateness>,
@@ -79,19 +80,26 @@ pub struct RunOptions {
     pub dilation: u32,
 }
 
-/// How late timers fire: each one `usual` late, or `loaded` late instead with a
-/// probability that is drawn once per run, uniformly within 0..=`max_loaded_percent` %.
-/// Why per run: how often a real timer is woken late depends on how busy the machine is,
-/// and that holds for the whole run (a build log of ninety 1 ms pauses drifts by the sum
-/// of their lateness, and a per-timer draw alone gives every run about the same sum).
+/// How late timers fire: each one `usual` late, or — with a probability drawn once per
+/// run, uniformly within 0..=`max_loaded_percent` % — later, up to `loaded` (drawn to the
+/// microsecond; a timer fires at the step its deadline falls in, so at 1 ms steps that is
+/// `usual` + 1 ms, at finer emulated steps finer). Why per run: how often a real timer is
+/// woken late depends on how busy the machine is, and that holds for the whole run (a
+/// build log of ninety 1 ms pauses drifts by the sum of their lateness, and a per-timer
+/// draw alone gives every run about the same sum).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimerLateness {
     /// How late most timers fire.
     pub usual: Duration,
-    /// How late a timer fires when the machine was busy.
+    /// How late a timer fires at most when the machine was busy (at least `usual`).
     pub loaded: Duration,
-    /// The largest share of `loaded` timers a run may draw, in percent (at most 100).
+    /// The largest share of late-by-more timers a run may draw, in percent (at most 100).
     pub max_loaded_percent: u8,
+    /// Whether the keepers' and the faults' timers are late too, not only the system's:
+    /// in reality they are, but at 1 ms steps each request a keeper sends already costs
+    /// it two steps (connect, request) where a real one costs a fraction of a
+    /// millisecond, which is about what a real keeper's late timer adds.
+    pub clients: bool,
 }
 
 /// The bounds of a link's message latency, as turmoil draws it: `min` plus an exponential
@@ -127,10 +135,11 @@ impl RunOptions {
     }
 
     /// The same run with every timer late as `lateness` draws it (a share above 100 % is
-    /// taken as 100 %).
+    /// taken as 100 %, a `loaded` below `usual` as `usual`).
     pub fn with_timer_lateness(self, lateness: TimerLateness) -> Self {
         Self {
             timer_lateness: Some(TimerLateness {
+                loaded: lateness.loaded.max(lateness.usual),
                 max_loaded_percent: lateness.max_loaded_percent.min(100),
                 ..lateness
             }),
@@ -179,12 +188,28 @@ impl Env {
     /// The perturbation of `host`'s process: its points fire from `points` (none without),
     /// its timers are late with the run's late timers.
     fn perturb(&self, host: &str, points: Option<Arc<Mutex<StdRng>>>) -> Perturb {
-        if points.is_none() && self.late_timers.is_none() && self.dilation == 1 {
+        self.perturb_with(host, points, self.late_timers.clone())
+    }
+
+    /// The timers of a keeper `host`: stretched with the run, late only if the run's late
+    /// timers reach the keepers ([`TimerLateness::clients`]).
+    fn keeper_timers(&self, host: &str) -> Perturb {
+        let late = self.late_timers.clone().filter(|l| l.lateness.clients);
+        self.perturb_with(host, None, late)
+    }
+
+    fn perturb_with(
+        &self,
+        host: &str,
+        points: Option<Arc<Mutex<StdRng>>>,
+        late_timers: Option<LateTimers>,
+    ) -> Perturb {
+        if points.is_none() && late_timers.is_none() && self.dilation == 1 {
             return Perturb::off();
         }
         Perturb::with(Arc::new(SimPerturber {
             rng: points,
-            late_timers: self.late_timers.clone(),
+            late_timers,
             dilation: self.dilation,
             host: host.to_owned(),
             life: self.recorder.current_life(host),
@@ -255,11 +280,17 @@ impl LateTimers {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .random_bool(self.loaded_share);
-        if loaded {
-            self.lateness.loaded
-        } else {
-            self.lateness.usual
+        if !loaded {
+            return self.lateness.usual;
         }
+        let span = self.lateness.loaded.saturating_sub(self.lateness.usual);
+        let span_us = u64::try_from(span.as_micros()).unwrap_or(u64::MAX).max(1);
+        let extra = self
+            .rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .random_range(1..=span_us);
+        self.lateness.usual + Duration::from_micros(extra)
     }
 }
 
@@ -439,8 +470,8 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
         let requests = crate::keeper::requests_of(scenario, keeper);
         let hives = scenario.hives.clone();
         let (name, recorder, down) = (keeper.clone(), recorder.clone(), env.down.clone());
-        // A keeper hits no perturbation point; its timers are late with the system's.
-        let timers = env.perturb(keeper, None);
+        // A keeper hits no perturbation point.
+        let timers = env.keeper_timers(keeper);
         // Every host's tasks stay on its LocalSet (rbee::spawn): the same teardown order
         // in every run.
         sim.client(
@@ -540,8 +571,10 @@ fn fault_times(scenario: &Scenario, env: &Env) -> Vec<(u64, FaultPlan)> {
             let lateness = env
                 .late_timers
                 .as_ref()
-                .map_or(0, |l| l.draw().as_millis() as u64);
-            last = ((f.at_ms + lateness) * u64::from(env.dilation)).max(last);
+                .filter(|l| l.lateness.clients)
+                .map_or(0, |l| l.draw().as_micros() as u64);
+            let at_us = (f.at_ms * 1000 + lateness) * u64::from(env.dilation);
+            last = at_us.div_ceil(1000).max(last);
             (last, f)
         })
         .collect()

@@ -22,7 +22,7 @@
 //! | [`run`] | one run on the real clock, recorded as a trace |
 //! | [`checks`] | the invariants on a real trace: shared, client-side, not visible |
 //! | [`simulated`] | the simulated side: loopback-like links, K seeds per timing, run until every job agrees |
-//! | [`timing`] | the timings of the simulated side (steps, late timers); a run's name |
+//! | [`timing`] | the timings of the simulated side (late timers, half steps); a run's name |
 //! | [`compare`] | per-job judgement by reachability, the closest transcript as a unified diff |
 
 pub mod checks;

@@ -1,6 +1,7 @@
 //! The simulated side of a real run: the same scenario in the simulator, on loopback-like
-//! links, at up to K seeds with exact timers and K with late ones ([`super::timing`]),
-//! until every real job has been reproduced by one of these runs.
+//! links, at up to K seeds with exact timers, K with late ones and K with late ones at each
+//! of half and quarter steps ([`super::timing`]), until every real job has been reproduced
+//! by one of these runs.
 //!
 //! Why several seeds: a scenario with concurrent jobs has races whose winner is a matter of
 //! microseconds (a `worker_list` submitted beside a `worker_spawn` on one hive lists the
@@ -20,10 +21,13 @@
 //! still does at 5 ms).
 //!
 //! Real timers fire late, which exact simulated timers never do; so after the K seeds
-//! with exact timers come the same K with late timers ([`Timing`]).
+//! with exact timers come the same K with late timers, then K at half steps and K at
+//! quarter steps, where a message costs a half or a quarter as much of a job's time
+//! ([`Timing`]).
 //!
 //! Runs go in that order and stop as soon as every job agrees, so a run that agrees costs
-//! one simulated run more often than not; only a job that differs costs all 2 × K.
+//! one simulated run more often than not; only a job that differs costs all 4 × K (a
+//! half-step run simulates twice the steps, a quarter-step run four times).
 
 use super::compare::{Comparison, Judge};
 use super::timing::{SimRun, Timing};
@@ -201,7 +205,7 @@ mod tests {
         assert_eq!(cancelled(Timing::Exact), 0);
         let late = cancelled(Timing::LateTimers);
         assert!(late > 0 && late < 20, "{late} of 20 cancelled");
-        assert_eq!(side.run_list().count(), 60);
+        assert_eq!(side.run_list().count(), 80);
     }
 
     /// A distributed download of two 40 ms chunks, cancelled 86 ms after the start: against

@@ -10,12 +10,20 @@
 //! the simulator and before it in reality; a fault 5 ms after a submit finds the real job
 //! done and the simulated one still on the wire.
 //!
-//! The simulated side therefore tries its seeds twice: with exact timers, then with late
-//! ones, and a real job agrees with either. The step stays 1 ms: below a millisecond the
-//! simulated clocks drift apart (measured at 0.25 ms steps: a 40 ms download chunk ends
-//! 10 ms of trace time after it began, as tokio's paused clock, which counts whole
-//! milliseconds, runs ahead of turmoil's), so the step floor is left as a known limit
-//! (README.md, "What the differences teach").
+//! The simulated side therefore tries its seeds four times: with exact timers, with late
+//! ones, and with late ones at half and at quarter steps; a real job agrees with any of
+//! them. A step
+//! cannot itself be shorter than 1 ms: below a millisecond the simulated clocks drift
+//! apart (measured at 0.25 ms steps: a 40 ms download chunk ends 10 ms of trace time after
+//! it began, as tokio's paused clock, which counts whole milliseconds, runs ahead of
+//! turmoil's), and turmoil delivers a message at the step after it was sent. Half steps
+//! are emulated instead: every timer of the run (the system's, the keepers', the faults')
+//! and its time limits last two or four times as long ([`RunOptions::dilation`]) while a
+//! message still takes its one step. Measured on a forwarded download cancelled at its last chunk
+//! (README.md, "Late timers and half steps"): at 1 ms steps the hive job starts ~8 ms
+//! after its submit and reality's ~5, and only half steps reach reality's `done`; on an
+//! idle machine a real forwarded job can be done 2 ms after its submit, which only
+//! quarter steps reach (generated seed 38 with faults).
 
 use crate::world::{RunOptions, TimerLateness};
 use std::fmt;
@@ -26,45 +34,56 @@ use std::time::Duration;
 pub enum Timing {
     /// 1 ms steps, timers exact: the simulator as replays run it (but at 1 ms steps).
     Exact,
-    /// 1 ms steps, every timer (the system's, the keepers', the faults') 1–2 ms late, as
-    /// real timers are ([`REAL_TIMER_LATENESS`]).
+    /// 1 ms steps, every timer of the system 1–2 ms late, as real timers are
+    /// ([`REAL_TIMER_LATENESS`]).
     LateTimers,
-    /// Late timers at steps of half a millisecond, emulated: every timer and time limit
+    /// Late timers, the keepers' and the faults' too, at steps of half a millisecond,
+    /// emulated: every timer and time limit
     /// stretched twice as long while a message still takes one step
     /// ([`RunOptions::dilation`]), so that a forwarded job, four requests deep, starts
-    /// about as soon after its submit as it does on loopback.
+    /// about as soon after its submit as it does on a busy loopback (~4 ms).
     HalfSteps,
+    /// Late timers at steps of a quarter of a millisecond, emulated the same way: a
+    /// forwarded job starts ~2 ms after its submit, as on an idle loopback.
+    QuarterSteps,
 }
 
-/// How many times the [`Timing::HalfSteps`] timing stretches every timer.
-pub const HALF_STEP_DILATION: u32 = 2;
-
-/// How late a real timer fires, as the late timing draws it: 1 ms, or 2 ms in a share of
+/// How late a real timer fires, as the late timings draw it: 1 ms, or 1–2 ms in a share of
 /// timers drawn per run within 0–50 %. Measured: 2,000 tokio sleeps of 1 ms on the
 /// machine the README's samples ran on took 2.1–2.2 ms each (1.0–2.0 ms late in 99 %,
 /// idle or beside two busy cores), 100 sleeps of 40 ms were 0–1 ms late in 14 %, 1–2 ms
 /// in 86 %; over 792 download chunks of real runs, as the keepers stamped them in whole
-/// milliseconds, 76 arrived 0 ms late, 408 1 ms, 302 2 ms, 6 3 ms or more. A simulated
-/// timer fires at a step, so its lateness is whole milliseconds: a deadline met 1.1 ms
-/// late is met at the second step after it, most often. The share of 2 ms timers is drawn
-/// per run because a machine's load lasts (a sum of ninety 1 ms pauses drifted by
-/// 98–113 ms across real runs, which a per-timer draw alone does not spread).
+/// milliseconds, 76 arrived 0 ms late, 408 1 ms, 302 2 ms, 6 3 ms or more. The share is
+/// drawn per run because a machine's load lasts (a sum of ninety 1 ms pauses drifted by
+/// 98–113 ms across real runs, which a per-timer draw alone does not spread). The
+/// keepers' and the faults' timers are late only at [`Timing::HalfSteps`] and
+/// [`Timing::QuarterSteps`] ([`TimerLateness::clients`]).
 pub const REAL_TIMER_LATENESS: TimerLateness = TimerLateness {
     usual: Duration::from_millis(1),
     loaded: Duration::from_millis(2),
     max_loaded_percent: 50,
+    clients: false,
 };
 
 impl Timing {
     /// Every timing, in the order the simulated side tries them: the exact one first, so a
     /// job that agrees without late timers names a seed that replays without them.
-    pub const ALL: [Timing; 3] = [Self::Exact, Self::LateTimers, Self::HalfSteps];
+    pub const ALL: [Timing; 4] = [
+        Self::Exact,
+        Self::LateTimers,
+        Self::HalfSteps,
+        Self::QuarterSteps,
+    ];
 
     /// How late timers fire (`None`: exactly at their deadline).
     pub fn timer_lateness(self) -> Option<TimerLateness> {
         match self {
             Self::Exact => None,
-            Self::LateTimers | Self::HalfSteps => Some(REAL_TIMER_LATENESS),
+            Self::LateTimers => Some(REAL_TIMER_LATENESS),
+            Self::HalfSteps | Self::QuarterSteps => Some(TimerLateness {
+                clients: true,
+                ..REAL_TIMER_LATENESS
+            }),
         }
     }
 
@@ -75,9 +94,16 @@ impl Timing {
             Some(late) => options.with_timer_lateness(late),
             None => options,
         };
+        options.with_dilation(self.dilation())
+    }
+
+    /// How many times this timing stretches every timer ([`RunOptions::dilation`]): how
+    /// many steps a millisecond of the scenario lasts.
+    pub fn dilation(self) -> u32 {
         match self {
-            Self::HalfSteps => options.with_dilation(HALF_STEP_DILATION),
-            Self::Exact | Self::LateTimers => options,
+            Self::Exact | Self::LateTimers => 1,
+            Self::HalfSteps => 2,
+            Self::QuarterSteps => 4,
         }
     }
 
@@ -87,6 +113,7 @@ impl Timing {
             Self::Exact => "1 ms steps, exact timers",
             Self::LateTimers => "1 ms steps, timers 1-2 ms late",
             Self::HalfSteps => "0.5 ms steps (timers stretched x2), timers 1-2 ms late",
+            Self::QuarterSteps => "0.25 ms steps (timers stretched x4), timers 1-2 ms late",
         }
     }
 
@@ -96,6 +123,7 @@ impl Timing {
             Self::Exact => None,
             Self::LateTimers => Some("late timers"),
             Self::HalfSteps => Some("half steps"),
+            Self::QuarterSteps => Some("quarter steps"),
         }
     }
 }
@@ -131,7 +159,7 @@ impl fmt::Display for SimRun {
 }
 
 /// The runs of a comparison for people, seeds grouped by timing: `seed 7`, `seeds 7..=26`,
-/// `seeds 7..=26; late timers: seeds 7..=26`.
+/// `seeds 7..=26; late timers: seeds 7..=26; half steps: seeds 7..=26`.
 pub fn runs_text(runs: &[SimRun]) -> String {
     let mut parts = Vec::new();
     for timing in Timing::ALL {
@@ -207,9 +235,20 @@ mod tests {
     #[test]
     fn each_timing_sets_its_timers() {
         assert_eq!(Timing::Exact.apply(RunOptions::new(1)).timer_lateness, None);
+        let dilations: Vec<u32> = Timing::ALL
+            .iter()
+            .map(|t| t.apply(RunOptions::new(1)).dilation)
+            .collect();
+        assert_eq!(dilations, [1, 1, 2, 4]);
         assert_eq!(
             Timing::LateTimers.apply(RunOptions::new(1)).timer_lateness,
             Some(REAL_TIMER_LATENESS)
+        );
+        assert!(
+            Timing::QuarterSteps
+                .timer_lateness()
+                .is_some_and(|late| late.clients),
+            "at finer steps the keepers' timers are late too"
         );
     }
 }
