@@ -223,11 +223,12 @@ pub fn narrate_to(ctx: &NarrationContext, actor: &str, action: &str, human: Stri
 }
 
 /// A job's timer: sleeps `d` on the process clock, as late as the current context's
-/// perturbation makes timers ([`Perturb::sleep`]); a plain sleep without a context.
+/// perturbation makes timers ([`Perturb::sleep`]); without a context, as the task's own
+/// timers are ([`crate::perturb::task_timers`]: a plain sleep unless a simulator set them).
 pub async fn sleep(d: std::time::Duration) {
     match current() {
         Some(ctx) => ctx.perturb.sleep(d).await,
-        None => tokio::time::sleep(d).await,
+        None => crate::perturb::task_timers().sleep(d).await,
     }
 }
 

@@ -110,6 +110,24 @@ pub trait Perturber: Send + Sync + 'static {
     }
 }
 
+tokio::task_local! {
+    static TASK_TIMERS: Perturb;
+}
+
+/// Runs `fut` with `timers` as the perturbation of its timers outside any job: a client
+/// (a keeper) has no job context to carry one, and its timers (the connect backoff) must
+/// be as late and as stretched as the rest of its run. Task-local, like the job context:
+/// two simulated processes in one OS process never share it.
+pub async fn with_task_timers<F: std::future::Future>(timers: Perturb, fut: F) -> F::Output {
+    TASK_TIMERS.scope(timers, fut).await
+}
+
+/// The perturbation of the current task's timers outside a job ([`with_task_timers`]); off
+/// when none was set, as in every real process.
+pub fn task_timers() -> Perturb {
+    TASK_TIMERS.try_with(Clone::clone).unwrap_or_default()
+}
+
 /// A process's perturbation handle: off (the default, and always on real sockets), or a
 /// simulator's [`Perturber`]. Cheap to clone.
 #[derive(Clone, Default)]

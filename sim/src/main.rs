@@ -66,7 +66,8 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u64).range(..=MAX_SEED))]
         seed: Option<u64>,
         /// How many simulated seeds (from the first, in order) a real job may agree with, each
-        /// run at each timing: exact timers, late timers, late timers at half and at quarter steps.
+        /// run at each timing: exact timers, late timers, late timers at half and at quarter steps,
+        /// late timers over links up to 10 ms slow.
         #[arg(long, value_name = "K", default_value_t = rbee_sim::real::simulated::DEFAULT_SEEDS, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         sim_seeds: u64,
         /// Message latency of the simulated links, in ms (loopback-like by default; wider

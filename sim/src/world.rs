@@ -480,10 +480,14 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
                 let client = Keeper::new(Arc::new(SimDial::new(down)), queen_endpoint());
                 let schedule = crate::keeper::Schedule {
                     start: tokio::time::Instant::now(),
-                    timers,
+                    timers: timers.clone(),
                 };
-                crate::keeper::run_keeper(
-                    &name, &client, &recorder, &schedule, jobs, requests, &hives,
+                // The keeper's own timers (its connect backoff) too.
+                rbee::perturb::with_task_timers(
+                    timers,
+                    crate::keeper::run_keeper(
+                        &name, &client, &recorder, &schedule, jobs, requests, &hives,
+                    ),
                 )
                 .await;
                 Ok(())

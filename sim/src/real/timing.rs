@@ -10,9 +10,9 @@
 //! the simulator and before it in reality; a fault 5 ms after a submit finds the real job
 //! done and the simulated one still on the wire.
 //!
-//! The simulated side therefore tries its seeds four times: with exact timers, with late
-//! ones, and with late ones at half and at quarter steps; a real job agrees with any of
-//! them. A step
+//! The simulated side therefore tries its seeds five times: with exact timers, with late
+//! ones, with late ones at half and at quarter steps, and with late ones over slow links
+//! (a busy machine); a real job agrees with any of them. A step
 //! cannot itself be shorter than 1 ms: below a millisecond the simulated clocks drift
 //! apart (measured at 0.25 ms steps: a 40 ms download chunk ends 10 ms of trace time after
 //! it began, as tokio's paused clock, which counts whole milliseconds, runs ahead of
@@ -25,7 +25,7 @@
 //! idle machine a real forwarded job can be done 2 ms after its submit, which only
 //! quarter steps reach (generated seed 38 with faults).
 
-use crate::world::{RunOptions, TimerLateness};
+use crate::world::{Latency, RunOptions, TimerLateness};
 use std::fmt;
 use std::time::Duration;
 
@@ -46,7 +46,16 @@ pub enum Timing {
     /// Late timers at steps of a quarter of a millisecond, emulated the same way: a
     /// forwarded job starts ~2 ms after its submit, as on an idle loopback.
     QuarterSteps,
+    /// Late timers at 1 ms steps over links up to [`LOADED_LATENCY_MAX`] slow: a busy
+    /// machine, where a process is not scheduled for milliseconds. Measured: with two
+    /// comparisons running at once, a real stream request sent at 706 ms had not been
+    /// served when the same keeper's cancel was at 713 ms (generated seed 426 with faults);
+    /// over loopback-like links the stream is always served first.
+    Loaded,
 }
+
+/// The slowest message of [`Timing::Loaded`].
+pub const LOADED_LATENCY_MAX: Duration = Duration::from_millis(10);
 
 /// How late a real timer fires, as the late timings draw it: 1 ms, or 1–2 ms in a share of
 /// timers drawn per run within 0–50 %. Measured: 2,000 tokio sleeps of 1 ms on the
@@ -68,18 +77,19 @@ pub const REAL_TIMER_LATENESS: TimerLateness = TimerLateness {
 impl Timing {
     /// Every timing, in the order the simulated side tries them: the exact one first, so a
     /// job that agrees without late timers names a seed that replays without them.
-    pub const ALL: [Timing; 4] = [
+    pub const ALL: [Timing; 5] = [
         Self::Exact,
         Self::LateTimers,
         Self::HalfSteps,
         Self::QuarterSteps,
+        Self::Loaded,
     ];
 
     /// How late timers fire (`None`: exactly at their deadline).
     pub fn timer_lateness(self) -> Option<TimerLateness> {
         match self {
             Self::Exact => None,
-            Self::LateTimers => Some(REAL_TIMER_LATENESS),
+            Self::LateTimers | Self::Loaded => Some(REAL_TIMER_LATENESS),
             Self::HalfSteps | Self::QuarterSteps => Some(TimerLateness {
                 clients: true,
                 ..REAL_TIMER_LATENESS
@@ -97,11 +107,23 @@ impl Timing {
         options.with_dilation(self.dilation())
     }
 
+    /// The link latency of this timing, given the simulated side's (`base`): the same, or
+    /// for [`Timing::Loaded`] up to [`LOADED_LATENCY_MAX`].
+    pub fn latency(self, base: Latency) -> Latency {
+        match self {
+            Self::Loaded => Latency {
+                max: base.max.max(LOADED_LATENCY_MAX),
+                ..base
+            },
+            Self::Exact | Self::LateTimers | Self::HalfSteps | Self::QuarterSteps => base,
+        }
+    }
+
     /// How many times this timing stretches every timer ([`RunOptions::dilation`]): how
     /// many steps a millisecond of the scenario lasts.
     pub fn dilation(self) -> u32 {
         match self {
-            Self::Exact | Self::LateTimers => 1,
+            Self::Exact | Self::LateTimers | Self::Loaded => 1,
             Self::HalfSteps => 2,
             Self::QuarterSteps => 4,
         }
@@ -114,6 +136,7 @@ impl Timing {
             Self::LateTimers => "1 ms steps, timers 1-2 ms late",
             Self::HalfSteps => "0.5 ms steps (timers stretched x2), timers 1-2 ms late",
             Self::QuarterSteps => "0.25 ms steps (timers stretched x4), timers 1-2 ms late",
+            Self::Loaded => "1 ms steps, timers 1-2 ms late, messages up to 10 ms late",
         }
     }
 
@@ -124,6 +147,7 @@ impl Timing {
             Self::LateTimers => Some("late timers"),
             Self::HalfSteps => Some("half steps"),
             Self::QuarterSteps => Some("quarter steps"),
+            Self::Loaded => Some("loaded"),
         }
     }
 }
@@ -239,7 +263,10 @@ mod tests {
             .iter()
             .map(|t| t.apply(RunOptions::new(1)).dilation)
             .collect();
-        assert_eq!(dilations, [1, 1, 2, 4]);
+        assert_eq!(dilations, [1, 1, 2, 4, 1]);
+        let loopback = crate::real::simulated::LOOPBACK;
+        assert_eq!(Timing::Exact.latency(loopback), loopback);
+        assert_eq!(Timing::Loaded.latency(loopback).max, LOADED_LATENCY_MAX);
         assert_eq!(
             Timing::LateTimers.apply(RunOptions::new(1)).timer_lateness,
             Some(REAL_TIMER_LATENESS)

@@ -257,7 +257,7 @@ fn a_planted_difference_is_reported_as_a_fidelity_difference_with_a_diff() {
     );
     let text = compare::render(&scenario, &comparison);
     assert!(
-        text.contains(&format!("job #0 alice model_list: DIFFERS (fidelity difference: no simulated run of 80 produces it; closest: simulated {closest}, 3 line(s) differ)")),
+        text.contains(&format!("job #0 alice model_list: DIFFERS (fidelity difference: no simulated run of 100 produces it; closest: simulated {closest}, 3 line(s) differ)")),
         "{text}"
     );
     assert!(
