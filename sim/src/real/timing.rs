@@ -20,7 +20,7 @@
 //! are emulated instead: every timer of the run (the system's, the keepers', the faults')
 //! and its time limits last two or four times as long ([`RunOptions::dilation`]) while a
 //! message still takes its one step. Measured on a forwarded download cancelled at its last chunk
-//! (README.md, "Late timers and half steps"): at 1 ms steps the hive job starts ~8 ms
+//! (README.md, "Finer steps"): at 1 ms steps the hive job starts ~8 ms
 //! after its submit and reality's ~5, and only half steps reach reality's `done`; on an
 //! idle machine a real forwarded job can be done 2 ms after its submit, which only
 //! quarter steps reach (generated seed 38 with faults).
