@@ -66,9 +66,8 @@ pub struct RunOptions {
     pub latency: Option<Latency>,
     /// How late every timer fires: the system's, and the keepers' and the faults' if it says
     /// so (drawn per timer from a RNG of its own seeded from the run's seed:
-    /// [`TimerLateness`]); `None`
-    /// keeps timers exact, as every replay, exploration, snapshot and trace hash does.
-    /// `rbee-sim real` makes them late as real timers are.
+    /// [`TimerLateness`]); `None` keeps timers exact, as every replay, exploration,
+    /// snapshot and trace hash does. `rbee-sim real` makes them late as real timers are.
     pub timer_lateness: Option<TimerLateness>,
     /// How many simulated milliseconds a millisecond of the scenario lasts: every timer
     /// of the system, of the keepers and of the faults, and the run's time limits, are
