@@ -276,10 +276,14 @@ mod tests {
         assert_eq!(ran.load(Ordering::Relaxed), 2);
     }
 
-    /// Makes every timer 2 ms late and leaves every point alone.
-    struct LateTimers;
+    /// Makes every timer `late` ms late and `dilation` times as long, and leaves every point
+    /// alone.
+    struct Timers {
+        late: u64,
+        dilation: u32,
+    }
 
-    impl Perturber for LateTimers {
+    impl Perturber for Timers {
         fn at(&self, _: Point) -> Option<Duration> {
             None
         }
@@ -287,7 +291,10 @@ mod tests {
             0
         }
         fn timer_lateness(&self) -> Duration {
-            Duration::from_millis(2)
+            Duration::from_millis(self.late)
+        }
+        fn dilation(&self) -> u32 {
+            self.dilation
         }
     }
 
@@ -301,7 +308,10 @@ mod tests {
         let points_only = Perturb::with(Arc::new(Always(AtomicUsize::new(0))));
         points_only.sleep(Duration::from_millis(5)).await;
         assert_eq!(start.elapsed(), Duration::from_millis(10));
-        let late = Perturb::with(Arc::new(LateTimers));
+        let late = Perturb::with(Arc::new(Timers {
+            late: 2,
+            dilation: 1,
+        }));
         late.sleep(Duration::from_millis(5)).await;
         assert_eq!(start.elapsed(), Duration::from_millis(17));
         late.sleep_after(start, Duration::from_millis(20)).await;
@@ -315,33 +325,38 @@ mod tests {
         );
     }
 
-    /// Makes every timer 1 ms late and three times as long.
-    struct Dilated;
-
-    impl Perturber for Dilated {
-        fn at(&self, _: Point) -> Option<Duration> {
-            None
-        }
-        fn bits(&self) -> u128 {
-            0
-        }
-        fn timer_lateness(&self) -> Duration {
-            Duration::from_millis(1)
-        }
-        fn dilation(&self) -> u32 {
-            3
-        }
-    }
-
     /// Proves a dilated timer lasts its time and its lateness stretched, for both kinds of
     /// timer, and a deadline counts from its start, not from now.
     #[tokio::test(start_paused = true)]
     async fn a_dilated_timer_stretches_its_time_and_its_lateness() {
         let start = tokio::time::Instant::now();
-        let dilated = Perturb::with(Arc::new(Dilated));
+        let dilated = Perturb::with(Arc::new(Timers {
+            late: 1,
+            dilation: 3,
+        }));
         dilated.sleep(Duration::from_millis(5)).await;
         assert_eq!(start.elapsed(), Duration::from_millis(18));
         dilated.sleep_after(start, Duration::from_millis(20)).await;
         assert_eq!(start.elapsed(), Duration::from_millis(63));
+    }
+
+    /// Proves a task's own timers (outside any job: a keeper's connect backoff) are plain
+    /// sleeps by default and late and stretched inside `with_task_timers`, and that the
+    /// setting stays with its task.
+    #[tokio::test(start_paused = true)]
+    async fn a_task_without_a_job_keeps_the_timers_it_was_given() {
+        let start = tokio::time::Instant::now();
+        crate::context::sleep(Duration::from_millis(5)).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(5));
+        let timers = Perturb::with(Arc::new(Timers {
+            late: 1,
+            dilation: 3,
+        }));
+        with_task_timers(timers, async {
+            crate::context::sleep(Duration::from_millis(5)).await;
+        })
+        .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(23));
+        assert!(!task_timers().is_on(), "outside the scope: off again");
     }
 }

@@ -144,6 +144,18 @@ mod tests {
             .any(|l| l.contains("worker-1"))
     }
 
+    /// How many of the default seeds at `timing` end job #0 of `scenario` with `outcome`.
+    fn ending(scenario: &Scenario, timing: Timing, outcome: &str) -> usize {
+        let side = SimSide::new(scenario.seed);
+        let line = format!("outcome {outcome}");
+        side.seed_list()
+            .filter(|&seed| {
+                let trace = side.run(scenario, SimRun { seed, timing });
+                super::super::compare::job_lines(scenario, &trace, 0).contains(&line)
+            })
+            .count()
+    }
+
     /// Proves the seeds wrap within the seeds a scenario can hold, the simulated side runs
     /// at 1 ms steps over the given latency (a run differs from the scenario's own), and
     /// the same seed gives the same run: the seed a report names reproduces it.
@@ -191,21 +203,11 @@ mod tests {
     #[test]
     fn late_timers_reach_the_cancel_before_the_last_chunk_that_exact_timers_never_do() {
         let scenario = Scenario::parse("dl.toml", CANCEL_AT_LAST_CHUNK).expect("valid");
-        let side = SimSide::new(scenario.seed);
-        let cancelled = |timing: Timing| {
-            side.seed_list()
-                .filter(|&seed| {
-                    let trace = side.run(&scenario, SimRun { seed, timing });
-                    super::super::compare::job_lines(&scenario, &trace, 0)
-                        .iter()
-                        .any(|l| l == "outcome cancelled")
-                })
-                .count()
-        };
+        let cancelled = |timing: Timing| ending(&scenario, timing, "cancelled");
         assert_eq!(cancelled(Timing::Exact), 0);
         let late = cancelled(Timing::LateTimers);
         assert!(late > 0 && late < 20, "{late} of 20 cancelled");
-        assert_eq!(side.run_list().count(), 100);
+        assert_eq!(SimSide::new(scenario.seed).run_list().count(), 100);
     }
 
     /// A distributed download of two 40 ms chunks, cancelled 86 ms after the start: against
@@ -219,17 +221,7 @@ mod tests {
     #[test]
     fn half_steps_reach_a_forwarded_download_done_before_its_cancel_that_whole_steps_never_do() {
         let scenario = Scenario::parse("dl.toml", FORWARDED_CANCEL_AT_LAST_CHUNK).expect("valid");
-        let side = SimSide::new(scenario.seed);
-        let done = |timing: Timing| {
-            side.seed_list()
-                .filter(|&seed| {
-                    let trace = side.run(&scenario, SimRun { seed, timing });
-                    super::super::compare::job_lines(&scenario, &trace, 0)
-                        .iter()
-                        .any(|l| l == "outcome done")
-                })
-                .count()
-        };
+        let done = |timing: Timing| ending(&scenario, timing, "done");
         assert_eq!(done(Timing::Exact), 0);
         assert_eq!(done(Timing::LateTimers), 0);
         let half = done(Timing::HalfSteps);
@@ -248,17 +240,7 @@ mod tests {
     #[test]
     fn loaded_links_reach_a_stream_served_before_the_cancel_sent_with_it() {
         let scenario = Scenario::parse("race.toml", STREAM_AND_CANCEL_AT_ONCE).expect("valid");
-        let side = SimSide::new(scenario.seed);
-        let cancelled = |timing: Timing| {
-            side.seed_list()
-                .filter(|&seed| {
-                    let trace = side.run(&scenario, SimRun { seed, timing });
-                    super::super::compare::job_lines(&scenario, &trace, 0)
-                        .iter()
-                        .any(|l| l == "outcome cancelled")
-                })
-                .count()
-        };
+        let cancelled = |timing: Timing| ending(&scenario, timing, "cancelled");
         assert_eq!(cancelled(Timing::Exact), 0);
         assert_eq!(cancelled(Timing::LateTimers), 0);
         let loaded = cancelled(Timing::Loaded);
