@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`scenario`] | scenario files: types, loading with file:line errors, writing back |
 //! | [`net`] | turmoil adapters for the system's listener and dialer |
+//! | [`link`] | what a fault does to a connection's bytes, in the simulator and real runs alike |
 //! | [`trace`] | the recorded trace, the recorder, the trace hash |
 //! | [`world`] | building and driving one simulated run (and its perturber) |
 //! | [`keeper`] | what a scenario's keeper does, for simulated and real runs alike |
@@ -32,6 +33,7 @@ pub mod explore;
 pub mod generate;
 pub mod guided;
 pub mod keeper;
+pub mod link;
 pub mod log;
 pub mod mutate;
 pub mod net;

@@ -7,6 +7,7 @@
 //! build sets `--cfg tokio_unstable`), the epoch is fixed, every random choice of the system
 //! comes from one RNG seeded from the seed, and nothing reads the wall clock.
 
+use crate::link::{LinkEvent, Links};
 use crate::net::{DownHosts, SimDial, SimListener};
 use crate::scenario::{FaultKind, FaultPlan, Mode, Scenario};
 use crate::trace::{Recorder, Trace, What};
@@ -170,7 +171,8 @@ impl RunOptions {
 type Nodes = Rc<RefCell<BTreeMap<String, Arc<Node>>>>;
 
 /// What every process of one run shares: the run's id RNG, the recorder, the TTL, the
-/// channel capacity, the perturbation RNG and the late timers' RNG.
+/// channel capacity, the perturbation RNG, the late timers' RNG, the hosts that are down
+/// and the links' faults.
 #[derive(Clone)]
 struct Env {
     ids: IdGen,
@@ -181,6 +183,7 @@ struct Env {
     late_timers: Option<LateTimers>,
     dilation: u32,
     down: DownHosts,
+    links: Links,
 }
 
 impl Env {
@@ -220,7 +223,7 @@ impl Env {
         let perturb = self.perturb(host, self.perturb.clone());
         NodeConfig {
             ids: self.ids.clone(),
-            dial: Arc::new(SimDial::new(self.down.clone())),
+            dial: Arc::new(SimDial::new(host, self.down.clone(), self.links.clone())),
             observer: self.recorder.observer(host),
             ttl: self.ttl,
             capacity: self.capacity,
@@ -416,6 +419,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
             .map(|lateness| LateTimers::new(options.seed, lateness)),
         dilation: options.dilation.max(1),
         down: DownHosts::default(),
+        links: Links::default(),
     };
     // The queen. Integrated mode gives it the hives as in-process handlers, rebuilt from
     // the initial catalogue on every (re)start.
@@ -468,7 +472,8 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
         let jobs = crate::keeper::jobs_of(scenario, keeper);
         let requests = crate::keeper::requests_of(scenario, keeper);
         let hives = scenario.hives.clone();
-        let (name, recorder, down) = (keeper.clone(), recorder.clone(), env.down.clone());
+        let (name, recorder) = (keeper.clone(), recorder.clone());
+        let (down, links) = (env.down.clone(), env.links.clone());
         // A keeper hits no perturbation point.
         let timers = env.keeper_timers(keeper);
         // Every host's tasks stay on its LocalSet (rbee::spawn): the same teardown order
@@ -476,7 +481,8 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Trace {
         sim.client(
             keeper.as_str(),
             rbee::spawn::on_local_set(async move {
-                let client = Keeper::new(Arc::new(SimDial::new(down)), queen_endpoint());
+                let dial = SimDial::new(&name, down, links);
+                let client = Keeper::new(Arc::new(dial), queen_endpoint());
                 let schedule = crate::keeper::Schedule {
                     start: tokio::time::Instant::now(),
                     timers: timers.clone(),
@@ -538,13 +544,18 @@ fn apply(sim: &mut turmoil::Sim<'_>, fault: &FaultPlan, nodes: &Nodes, env: &Env
     match fault.kind {
         FaultKind::Crash => env.down.crash(&h[0]),
         FaultKind::Restart => env.down.restart(&h[0]),
-        _ => {}
+        FaultKind::Partition => env.links.apply(&h[0], &h[1], LinkEvent::Partition),
+        FaultKind::Repair => env.links.apply(&h[0], &h[1], LinkEvent::Repair),
+        FaultKind::Hold => env.links.apply(&h[0], &h[1], LinkEvent::Hold),
+        FaultKind::Release => env.links.apply(&h[0], &h[1], LinkEvent::Release),
     }
     match fault.kind {
         FaultKind::Partition => sim.partition(h[0].as_str(), h[1].as_str()),
         FaultKind::Repair => sim.repair(h[0].as_str(), h[1].as_str()),
-        FaultKind::Hold => sim.hold(h[0].as_str(), h[1].as_str()),
-        FaultKind::Release => sim.release(h[0].as_str(), h[1].as_str()),
+        // A hold keeps bytes, not connects (crate::link): turmoil's link stays open, the
+        // connections' pumps keep what is sent. Either ends a partition, as it does on a
+        // real link.
+        FaultKind::Hold | FaultKind::Release => sim.repair(h[0].as_str(), h[1].as_str()),
         FaultKind::Crash => {
             sim.crash(h[0].as_str());
             nodes.borrow_mut().remove(&h[0]);

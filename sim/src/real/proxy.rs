@@ -1,70 +1,23 @@
 //! A TCP proxy on loopback that gives one real link the faults the simulator gives a
-//! turmoil link: `partition`, `repair`, `hold`, `release`, and "nothing listens" while the
-//! process behind it is crashed.
+//! simulated link: `partition`, `repair`, `hold`, `release`, and "nothing listens" while
+//! the process behind it is crashed.
 //!
-//! Each connection through the proxy is two pumps, one per direction. Bytes are forwarded
-//! the way turmoil treats segments (read in `turmoil-0.7/src/top.rs` and `host.rs`):
-//! - partitioned: bytes are dropped, and because turmoil's TCP never resends and its
-//!   receiver re-orders by sequence number, a direction that lost bytes stays silent for
-//!   good, repair or not (its end of stream is never delivered either);
-//! - a partition also drops whatever a hold was keeping;
-//! - held: bytes (and the end of stream) are kept, in order, and delivered on `release`;
-//!   a `repair` of a held link does not deliver them (turmoil's repair releases nothing),
-//!   and later bytes queue behind them;
-//! - a connection that carried nothing during a partition works again after the repair.
+//! Each connection through the proxy runs through [`crate::link::connect`], the same pumps
+//! every simulated connection runs through, so a fault does the same to the bytes in both
+//! worlds (the semantics are documented there). A partition also closes the proxy's
+//! listening socket: a connect is refused and retried by the clients, as a turmoil connect
+//! whose SYN a partition drops.
 //!
 //! While the process behind it is down, the proxy closes its listening socket, so a
 //! connect is refused (and retried by the clients) exactly as it is in the simulator.
 
-use bytes::Bytes;
-use std::collections::VecDeque;
+use crate::link::{current, LinkEvent, LinkState, Log};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
-
-/// The fault state of a link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkState {
-    /// Bytes flow.
-    Healthy,
-    /// Bytes are dropped.
-    Partitioned,
-    /// Bytes are kept until a release.
-    Held,
-}
-
-/// A fault applied to a link. Pumps replay the log of them in order, so two faults in
-/// quick succession (a partition right before a release) are never seen as one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LinkEvent {
-    Partition,
-    Repair,
-    Hold,
-    Release,
-}
-
-impl LinkEvent {
-    /// The state a link is in after this event.
-    fn state(self) -> LinkState {
-        match self {
-            Self::Partition => LinkState::Partitioned,
-            Self::Hold => LinkState::Held,
-            Self::Repair | Self::Release => LinkState::Healthy,
-        }
-    }
-}
-
-/// Every fault applied to the link so far.
-type Log = Vec<LinkEvent>;
-
-fn current(log: &Log) -> LinkState {
-    log.last().map_or(LinkState::Healthy, |e| e.state())
-}
 
 /// One proxied link: listens on `addr`, forwards each connection to `upstream`.
 pub struct Proxy {
@@ -172,7 +125,8 @@ impl Proxy {
                 let connection = async move {
                     // The process may have died between accept and connect: close at once.
                     if let Ok(outbound) = TcpStream::connect(upstream).await {
-                        connect(inbound, outbound, link).await;
+                        let _ = (inbound.set_nodelay(true), outbound.set_nodelay(true));
+                        crate::link::connect(inbound, outbound, link).await;
                     }
                 };
                 lock(&tasks).spawn(connection);
@@ -193,102 +147,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs both directions of one connection; the sockets close when both have ended.
-async fn connect(inbound: TcpStream, outbound: TcpStream, link: watch::Receiver<Log>) {
-    let _ = (inbound.set_nodelay(true), outbound.set_nodelay(true));
-    let (in_read, in_write) = inbound.into_split();
-    let (out_read, out_write) = outbound.into_split();
-    // Each pump hands back its write half: a direction that went silent must not close its
-    // peer's socket just because its own source ended.
-    let _halves = tokio::join!(
-        pump(in_read, out_write, link.clone()),
-        pump(out_read, in_write, link)
-    );
-}
-
-/// What travels in one direction: bytes, or the end of the stream.
-enum Segment {
-    Data(Bytes),
-    End,
-}
-
-/// One direction of a connection, with turmoil's segment semantics (module docs).
-async fn pump(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
-    mut link: watch::Receiver<Log>,
-) -> OwnedWriteHalf {
-    let mut held: VecDeque<Segment> = VecDeque::new();
-    let (mut silent, mut ended) = (false, false);
-    let (mut state, mut seen) = {
-        let log = link.borrow_and_update();
-        (current(&log), log.len())
-    };
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let events: Log = link.borrow_and_update()[seen..].to_vec();
-        seen += events.len();
-        for event in events {
-            state = event.state();
-            match event {
-                LinkEvent::Partition if !held.is_empty() => {
-                    held.clear();
-                    silent = true;
-                }
-                LinkEvent::Release => {
-                    while let Some(segment) = held.pop_front() {
-                        if !deliver(&mut to, segment).await {
-                            return to;
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        if ended && held.is_empty() {
-            return to;
-        }
-        tokio::select! {
-            read = from.read(&mut buf), if !ended => {
-                let segment = match read {
-                    Ok(0) | Err(_) => {
-                        ended = true;
-                        Segment::End
-                    }
-                    Ok(n) => Segment::Data(Bytes::copy_from_slice(&buf[..n])),
-                };
-                if silent || state == LinkState::Partitioned {
-                    silent = true;
-                } else if state == LinkState::Held || !held.is_empty() {
-                    held.push_back(segment);
-                } else if !deliver(&mut to, segment).await {
-                    return to;
-                }
-            }
-            changed = link.changed() => {
-                if changed.is_err() {
-                    return to;
-                }
-            }
-        }
-    }
-}
-
-/// Writes a segment; `false` once the direction is over (end delivered or peer gone).
-async fn deliver(to: &mut OwnedWriteHalf, segment: Segment) -> bool {
-    match segment {
-        Segment::Data(bytes) => to.write_all(&bytes).await.is_ok(),
-        Segment::End => {
-            let _ = to.shutdown().await;
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     /// An upstream that echoes every byte back.

@@ -143,6 +143,58 @@ between = ["queen", "hive-a"]
     );
 }
 
+/// Proves a hold keeps bytes, not connects, in both worlds alike (`sim/src/link.rs`): the
+/// queen's forward connects to the hive over the held link, its request waits, and the
+/// partition that follows drops it, so the relay hears nothing and ends the job in an
+/// error after its silence limit. A hold that kept the connect itself (turmoil's) let the
+/// partition fail the connect instead, and the relay's retries reached the hive after the
+/// repair: the job was done in the simulator and an error against real processes
+/// (generated seed 234 with faults).
+#[test]
+fn a_connect_over_a_held_link_completes_and_a_partition_loses_its_request() {
+    let file = write_temp(
+        "held-connect.toml",
+        r#"
+name = "a connect over a held link"
+seed = 5
+hives = ["hive-a"]
+keepers = ["alice"]
+run_for_ms = 30000
+
+[[jobs]]
+keeper = "alice"
+at_ms = 200
+operation = "model_download"
+hive_id = "hive-a"
+model = "phi-2"
+chunks = 2
+interval_ms = 100
+
+[[faults]]
+at_ms = 100
+kind = "hold"
+between = ["queen", "hive-a"]
+
+[[faults]]
+at_ms = 500
+kind = "partition"
+between = ["queen", "hive-a"]
+
+[[faults]]
+at_ms = 700
+kind = "repair"
+between = ["queen", "hive-a"]
+
+[[faults]]
+at_ms = 900
+kind = "release"
+between = ["queen", "hive-a"]
+"#,
+    );
+    let outcome = assert_agrees(&file);
+    assert_eq!(outcome.comparison.agreeing[0].outcome, "error");
+}
+
 /// Proves a partition done by the proxy refuses new connections as turmoil's does (its
 /// dropped SYN fails the connect at once): the queen's retries get through once the link
 /// is repaired, so a job forwarded during the partition is done — in both runs alike, and
