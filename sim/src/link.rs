@@ -15,7 +15,10 @@
 //! - held: bytes (and the end of stream) are kept, in order, and delivered on `release`;
 //!   a `repair` of a held link does not deliver them (turmoil's repair releases nothing),
 //!   and later bytes queue behind them;
-//! - a connection that carried nothing during a partition works again after the repair.
+//! - a connection that carried nothing during a partition works again after the repair;
+//! - a held direction keeps at most [`WINDOW`] bytes and then stops reading, so its
+//!   sender's writes wait, as behind a stalled real link: backpressure, not an unbounded
+//!   buffer (a reader stalled by a hold is how the relay's buffer fills and waits).
 //!
 //! A hold keeps bytes, not connects: a connect over a held link completes (a real kernel
 //! completes the handshake, and a proxy cannot hold it), and its request waits. turmoil's
@@ -28,6 +31,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
+
+/// The most bytes a held direction keeps before it stops reading from its sender: a TCP
+/// window without scaling. Beyond it the sender's socket fills (turmoil's flow control in
+/// the simulator, the kernel's buffers behind the proxy) and its writes wait.
+pub const WINDOW: usize = 64 * 1024;
 
 /// The fault state of a link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +139,7 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut held: VecDeque<Segment> = VecDeque::new();
+    let mut held_bytes = 0;
     let (mut silent, mut ended) = (false, false);
     let (mut state, mut seen) = {
         let log = link.borrow_and_update();
@@ -145,9 +154,11 @@ where
             match event {
                 LinkEvent::Partition if !held.is_empty() => {
                     held.clear();
+                    held_bytes = 0;
                     silent = true;
                 }
                 LinkEvent::Release => {
+                    held_bytes = 0;
                     while let Some(segment) = held.pop_front() {
                         if !deliver(&mut to, segment).await {
                             return to;
@@ -161,7 +172,7 @@ where
             return to;
         }
         tokio::select! {
-            read = from.read(&mut buf), if !ended => {
+            read = from.read(&mut buf), if !ended && held_bytes < WINDOW => {
                 let segment = match read {
                     Ok(0) | Err(_) => {
                         ended = true;
@@ -172,6 +183,9 @@ where
                 if silent || state == LinkState::Partitioned {
                     silent = true;
                 } else if state == LinkState::Held || !held.is_empty() {
+                    if let Segment::Data(bytes) = &segment {
+                        held_bytes += bytes.len();
+                    }
                     held.push_back(segment);
                 } else if !deliver(&mut to, segment).await {
                     return to;
@@ -261,5 +275,26 @@ mod tests {
         let (mut fresh, mut served) = connection(&links);
         fresh.write_all(b"new").await.expect("write");
         assert_eq!(read(&mut served, 3).await.as_deref(), Some(&b"new"[..]));
+    }
+
+    /// Proves a held direction keeps at most a window of bytes and then stops reading, so
+    /// its sender's write waits (backpressure) until the release delivers everything.
+    #[tokio::test(start_paused = true)]
+    async fn a_held_direction_keeps_a_window_and_then_holds_its_sender_back() {
+        let links = Links::default();
+        let (mut client, mut server) = connection(&links);
+        links.apply("a", "b", LinkEvent::Hold);
+        let sent = vec![7u8; WINDOW + 8 * 1024];
+        let expected = sent.len();
+        let mut writer = tokio::spawn(async move {
+            client.write_all(&sent).await.expect("write");
+            client
+        });
+        let waited = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+        assert!(waited.is_err(), "the sender wrote past the window");
+        links.apply("a", "b", LinkEvent::Release);
+        let got = read(&mut server, expected).await.expect("released");
+        assert_eq!(got.len(), expected);
+        writer.await.expect("the write completes after the release");
     }
 }

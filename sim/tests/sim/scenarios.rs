@@ -109,3 +109,46 @@ host = "queen"
     );
     assert!(violations(&s, &t).is_empty(), "{:#?}", violations(&s, &t));
 }
+
+/// Proves `an_effect_does_not_outlive_a_cancel` reaches the windows it is about: cancels
+/// that land after the hive committed (the completion line is relayed before `cancelled`,
+/// the queen drains the hive job) and a cancel that lands before the commit (the download
+/// leaves no effect). Without them the scenario would pass whatever a cancel did to an
+/// effect; its seed once drifted out of both when every connection got the link pumps.
+#[test]
+fn an_effect_does_not_outlive_a_cancel_hits_its_windows() {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/an_effect_does_not_outlive_a_cancel.toml");
+    let s = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let trace = run_it(&s);
+    let hits = rbee_sim::coverage::hits(&s, &trace);
+    for window in [
+        "completion_after_cancel",
+        "cancel_drained",
+        "write_cancelled_before_commit",
+    ] {
+        assert!(
+            hits[window] >= 1,
+            "the scenario no longer cancels a download in the window {window}: {hits:?}"
+        );
+    }
+    assert!(violations(&s, &trace).is_empty());
+}
+
+/// Proves historical bug 13's scenario reaches the window it is about: the keeper's held
+/// link stalls the queen's stream, its buffer fills and the relay waits (backpressure).
+/// A hold that buffered without bound (the link pumps did, once) never fills it, and the
+/// scenario would pass with or without bug 13.
+#[test]
+fn bug13_backpressure_loses_nothing_hits_its_window() {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/bug13_backpressure_loses_nothing.toml");
+    let s = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let trace = run_it(&s);
+    let hits = rbee_sim::coverage::hits(&s, &trace);
+    assert!(
+        hits["backpressure_wait"] >= 1,
+        "the relay never waited on a full buffer: {hits:?}"
+    );
+    assert!(violations(&s, &trace).is_empty());
+}
