@@ -1,8 +1,9 @@
 //! turmoil adapters for the system's injected network edges: a listener that `axum::serve`
-//! accepts and a [`Dial`] that opens simulated TCP connections.
+//! accepts and a [`Dial`] that opens simulated TCP connections, each through its link's
+//! fault pumps (`crate::link`), and knows which hosts are down.
 //!
-//! These two small types are all it takes to run the unchanged `rbee` server and clients
-//! on turmoil's simulated network.
+//! These small types are all it takes to run the unchanged `rbee` server and clients on
+//! turmoil's simulated network.
 
 use crate::link::Links;
 use futures::future::{BoxFuture, Either};

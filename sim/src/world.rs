@@ -721,4 +721,67 @@ mod tests {
             "{no_panic:?}"
         );
     }
+
+    /// A crash and its restart due in the same millisecond, a later partition, and a job
+    /// that keeps the run going past them.
+    const FAULTS: &str = "name = \"faults\"\nseed = 9\nmode = \"integrated\"\nhives = [\"hive-a\"]\nkeepers = [\"alice\"]\nrun_for_ms = 2000\ntick_ms = 1\n\n[[jobs]]\nkeeper = \"alice\"\nat_ms = 900\noperation = \"status\"\n\n[[faults]]\nat_ms = 100\nkind = \"crash\"\nhost = \"queen\"\n\n[[faults]]\nat_ms = 100\nkind = \"restart\"\nhost = \"queen\"\n\n[[faults]]\nat_ms = 300\nkind = \"partition\"\nbetween = [\"alice\", \"queen\"]\n";
+
+    /// When each fault fired in a run of [`FAULTS`] with `options`, in trace order.
+    fn fired(options: RunOptions) -> Vec<(u64, String)> {
+        let scenario = Scenario::parse("faults.toml", FAULTS).expect("valid");
+        run(&scenario, options)
+            .entries
+            .iter()
+            .filter_map(|e| match &e.what {
+                What::Fault { fault, .. } => Some((e.t, fault.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Proves a fault fires late and stretched when the run's timers reach the faults
+    /// (`TimerLateness::clients`, as at the finer steps of `rbee-sim real`), and that late
+    /// faults keep their order: a restart due with its crash never fires before it. With
+    /// exact timers, or late timers that spare the faults, each fires at its `at_ms`.
+    #[test]
+    fn late_faults_fire_late_stretched_and_in_order() {
+        let late = TimerLateness {
+            usual: Duration::from_millis(1),
+            loaded: Duration::from_millis(2),
+            max_loaded_percent: 50,
+            clients: true,
+        };
+        let exact = fired(RunOptions::new(9));
+        let names = |f: &[(u64, String)]| f.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            exact,
+            [
+                (100, "crash".into()),
+                (100, "restart".into()),
+                (300, "partition".into())
+            ]
+        );
+        let spared = fired(RunOptions::new(9).with_timer_lateness(TimerLateness {
+            clients: false,
+            ..late
+        }));
+        assert_eq!(spared, exact);
+        for seed in 0..8 {
+            let stretched = fired(
+                RunOptions::new(seed)
+                    .with_timer_lateness(late)
+                    .with_dilation(2),
+            );
+            assert_eq!(names(&stretched), names(&exact), "seed {seed}");
+            let times: Vec<u64> = stretched.iter().map(|(t, _)| *t).collect();
+            assert!(
+                (202..=206).contains(&times[0]) && times[1] >= times[0],
+                "seed {seed}: {stretched:?}"
+            );
+            assert!(
+                (602..=606).contains(&times[2]),
+                "seed {seed}: {stretched:?}"
+            );
+        }
+    }
 }
