@@ -189,14 +189,7 @@ mod tests {
     fn a_request_held_when_its_host_crashes_is_lost_at_the_release_not_served_after_the_restart() {
         let scenario = Scenario::parse("held.toml", HELD_SUBMIT_TO_A_CRASHED_QUEEN).expect("valid");
         let trace = run(&scenario, RunOptions::new(scenario.seed));
-        let submitted = trace
-            .entries
-            .iter()
-            .find(|e| matches!(e.what, What::Submit { .. }));
-        assert!(
-            submitted.is_none(),
-            "served after the restart: {submitted:?}"
-        );
+        assert_not_served(&trace);
         assert_eq!(outcome(&trace), (500, "lost".into()));
     }
 
@@ -232,14 +225,7 @@ mod tests {
         let scenario =
             Scenario::parse("crash.toml", CONNECT_ON_THE_WIRE_AT_A_CRASH).expect("valid");
         let trace = run(&scenario, RunOptions::new(scenario.seed));
-        let submitted = trace
-            .entries
-            .iter()
-            .find(|e| matches!(e.what, What::Submit { .. }));
-        assert!(
-            submitted.is_none(),
-            "served after the restart: {submitted:?}"
-        );
+        assert_not_served(&trace);
         let (at, lost) = outcome(&trace);
         assert_eq!(lost, "lost");
         assert!(at < 6000, "lost only after the restart: {at} ms");
@@ -260,6 +246,18 @@ mod tests {
         let (at, lost) = outcome(&trace);
         assert_eq!(lost, "lost");
         assert!(at < 400, "lost only after the restart: {at} ms");
+    }
+
+    /// Fails if the queen served the submit (a process that started after the crash did).
+    fn assert_not_served(trace: &crate::trace::Trace) {
+        let submitted = trace
+            .entries
+            .iter()
+            .find(|e| matches!(e.what, What::Submit { .. }));
+        assert!(
+            submitted.is_none(),
+            "served after the restart: {submitted:?}"
+        );
     }
 
     /// When the first job's outcome was recorded, and what it was.

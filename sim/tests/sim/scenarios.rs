@@ -44,18 +44,13 @@ fn every_scenario_holds_all_invariants_and_replays_identically() {
 /// with or without the relay's `DELETE`).
 #[test]
 fn bug11_cancel_reaches_a_hive_job_before_its_stream_hits_its_window() {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios/bug11_cancel_reaches_a_hive_job_before_its_stream.toml");
-    let s = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
-    let trace = run_it(&s);
-    let hits = rbee_sim::coverage::hits(&s, &trace);
+    let hits = window_hits("bug11_cancel_reaches_a_hive_job_before_its_stream");
     for window in ["cancel_before_hive_stream", "cancel_during_forward"] {
         assert!(
             hits[window] >= 2,
             "the scenario no longer cancels jobs in the window {window}: {hits:?}"
         );
     }
-    assert!(violations(&s, &trace).is_empty());
 }
 
 /// Proves a different seed changes the run (the seed really drives the simulation).
@@ -117,11 +112,7 @@ host = "queen"
 /// effect; its seed once drifted out of both when every connection got the link pumps.
 #[test]
 fn an_effect_does_not_outlive_a_cancel_hits_its_windows() {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios/an_effect_does_not_outlive_a_cancel.toml");
-    let s = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
-    let trace = run_it(&s);
-    let hits = rbee_sim::coverage::hits(&s, &trace);
+    let hits = window_hits("an_effect_does_not_outlive_a_cancel");
     for window in [
         "completion_after_cancel",
         "cancel_drained",
@@ -132,7 +123,6 @@ fn an_effect_does_not_outlive_a_cancel_hits_its_windows() {
             "the scenario no longer cancels a download in the window {window}: {hits:?}"
         );
     }
-    assert!(violations(&s, &trace).is_empty());
 }
 
 /// Proves historical bug 13's scenario reaches the window it is about: the keeper's held
@@ -141,14 +131,19 @@ fn an_effect_does_not_outlive_a_cancel_hits_its_windows() {
 /// scenario would pass with or without bug 13.
 #[test]
 fn bug13_backpressure_loses_nothing_hits_its_window() {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios/bug13_backpressure_loses_nothing.toml");
-    let s = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
-    let trace = run_it(&s);
-    let hits = rbee_sim::coverage::hits(&s, &trace);
+    let hits = window_hits("bug13_backpressure_loses_nothing");
     assert!(
         hits["backpressure_wait"] >= 1,
         "the relay never waited on a full buffer: {hits:?}"
     );
-    assert!(violations(&s, &trace).is_empty());
+}
+
+/// Runs `scenarios/NAME.toml` and returns how often it hit each probe, failing if it
+/// violated an invariant: what a window test checks its windows against.
+fn window_hits(name: &str) -> rbee_sim::coverage::Hits {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.toml"));
+    let s = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let trace = run_it(&s);
+    assert!(violations(&s, &trace).is_empty(), "{name}");
+    rbee_sim::coverage::hits(&s, &trace)
 }
