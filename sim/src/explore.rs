@@ -292,7 +292,10 @@ pub fn explore(cfg: &ExploreConfig, progress: &(dyn Fn() + Sync)) -> Vec<SeedRes
 /// The guided search ([`crate::guided`]): rounds of [`ROUND`] seeds, each round's
 /// scenarios made from the corpus as the round began, run on all threads, offered to the
 /// corpus in seed order (failing runs are not: a corpus of failures would breed the same
-/// failure). The corpus starts from `guide.initial`, which runs first and counts no seed.
+/// failure). The corpus starts from `guide.initial`, which runs first and counts no seed
+/// unless it fails: an entry that fails on this tree is a finding (the tree broke what the
+/// corpus once reached), so it is reported first, as a failure under its scenario's own
+/// seed, shrunk and written like any other, and it does not join the corpus.
 fn guided_search(
     cfg: &ExploreConfig,
     guide: &Guide,
@@ -305,10 +308,16 @@ fn guided_search(
     let ran = on_threads(cfg.threads, initial, &|| false, |i| {
         run_seed(&guide.initial[i].1, &Recheck::default())
     });
-    for ((name, s), r) in guide.initial.iter().zip(ran) {
-        corpus.offer(name.clone(), s, &r.histories, &r.hits, true);
-    }
     let mut results = Vec::with_capacity(seeds.len());
+    for ((name, s), mut r) in guide.initial.iter().zip(ran) {
+        if r.violations.is_empty() {
+            corpus.offer(name.clone(), s, &r.histories, &r.hits, true);
+        } else {
+            r.seed = s.seed;
+            r.mutant = Some(s.clone());
+            results.push(r);
+        }
+    }
     for round in seeds.chunks(ROUND) {
         let plan = corpus.plan(guide.target);
         if over() {

@@ -107,6 +107,39 @@ fn a_corpus_directory_is_written_resumed_and_checked() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Proves a corpus entry that fails on this tree is a failure of the run, under the
+/// entry's own seed, and not a silent start: nightly guided shards start from a copy of
+/// `corpus/`, and an entry the tree broke must turn them red, not breed.
+#[test]
+fn a_corpus_entry_that_fails_on_this_tree_is_reported() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../corpus/seed-00000420.toml");
+    let text = std::fs::read_to_string(&path).expect("corpus entry");
+    let broken = text.replacen("expect = \"done\"", "expect = \"cancelled\"", 1);
+    assert_ne!(broken, text, "the entry declares a done job");
+    let dir = scratch("failing-entry");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("broken.toml"), broken).unwrap();
+    let initial = Corpus::read_dir(&dir).expect("readable");
+    let seed = initial[0].1.seed;
+    let cfg = config(
+        10,
+        2,
+        Guide {
+            initial,
+            ..Guide::default()
+        },
+    );
+    let results = explore(&cfg, &|| ());
+    let failing: Vec<u64> = results
+        .iter()
+        .filter(|r| !r.violations.is_empty())
+        .map(|r| r.seed)
+        .collect();
+    assert_eq!(failing, vec![seed], "{}", summary(&cfg, &results));
+    assert_eq!(results[0].seed, seed, "the entry is reported first");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Proves guided shards merge into one summary whose behaviours are the union of theirs,
 /// and a guided summary does not merge with a random one.
 #[test]
