@@ -10,6 +10,7 @@ mod faults;
 mod guided;
 mod harness;
 mod logs;
+mod patches;
 mod properties;
 mod readme;
 mod real;
