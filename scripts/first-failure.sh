@@ -56,14 +56,15 @@ for p in scripts/historical-bugs/*.patch; do
             guided) flags+=(--guided) ;;
             corpus) flags+=(--guided --corpus "$out/corpus") ;;
         esac
-        rm -rf "$out/corpus" && cp -r "$root/corpus" "$out/corpus"
+        fresh_corpus() { [ "$mode" != corpus ] || { rm -rf "$out/corpus" && cp -r "$root/corpus" "$out/corpus"; }; }
+        fresh_corpus
         "$sim" "${flags[@]}" --seeds 1000000 --budget-secs "$secs" --json "$out/$mode.json" \
             >/dev/null 2>"$out/$mode.err"
         first=$(python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(min((f["seed"] - s["from"] for f in s["failures"]), default=""))' "$out/$mode.json")
         : >"$out/$mode.times"
         [ -n "$first" ] || continue
         for _ in 1 2 3 4 5; do
-            rm -rf "$out/corpus" && cp -r "$root/corpus" "$out/corpus"
+            fresh_corpus
             start=$(date +%s.%N)
             "$sim" "${flags[@]}" --seeds $((first < 0 ? 1 : first + 1)) --json "$out/$mode-prefix.json" >/dev/null 2>&1
             echo "$( ((first < 0)) && echo entry || echo "$first") $start $(date +%s.%N)" >>"$out/$mode.times"
